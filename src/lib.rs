@@ -1,0 +1,10 @@
+//! ferroban: a drop-in replacement for fail2ban.
+//!
+//! The pipeline, as in fail2ban: the client reads the configuration tree
+//! (`config`) and compiles it into a stream of commands (`stream`); the server
+//! executes those commands and never reads configuration files itself. Inside
+//! the server each jail watches its logs, runs every line through its filter
+//! (`filter`: tags, regexes, dates), counts failures per host within findtime,
+//! bans hosts that reach maxretry and runs the jail's action.d commands.
+
+pub mod stream;
