@@ -161,12 +161,18 @@ pub fn run(args: Args) -> i32 {
         }
     }
     if args.test {
-        let (ok, problems) = config::check(&args.conf, &settings);
-        for p in &problems {
-            eprintln!("{p}");
+        let report = config::check(&args.conf, &settings);
+        for e in &report.errors {
+            eprintln!("{e}");
         }
-        if !ok {
-            println!("ERROR: test configuration failed");
+        for w in &report.warnings {
+            match &w.origin {
+                Some(o) => eprintln!("{o}: warning: {}", w.kind),
+                None => eprintln!("warning: {}", w.kind),
+            }
+        }
+        if !report.ok {
+            log::error!(target: "fail2ban", "ERROR: test configuration failed");
             return 255;
         }
         if args.command.is_empty() {

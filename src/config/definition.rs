@@ -314,6 +314,17 @@ impl DefinitionReader {
             let converted = match convert(spec.ty, s) {
                 Some(v) => v,
                 None => {
+                    super::report::warn(ConfigError::at(
+                        ErrorKind::InvalidValue {
+                            option: spec.name.to_string(),
+                            value: s.clone(),
+                            expected: super::reader::type_name(spec.ty),
+                        },
+                        self.cfg()
+                            .origin("Init", spec.name)
+                            .or_else(|| self.cfg().origin("Definition", spec.name))
+                            .cloned(),
+                    ));
                     log::warn!(target: "fail2ban.configreader",
                         "Wrong {} value {} for {}. Using default one: None",
                         if spec.ty == OptType::Int { "int" } else { "bool" },

@@ -67,6 +67,12 @@ pub enum ErrorKind {
     IncludeLoop { file: String },
     /// An invalid log level.
     InvalidLogLevel { value: String },
+    /// A value that is not of its option's type; fail2ban uses the default.
+    InvalidValue {
+        option: String,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// A configuration error, with the place it was found when known.
@@ -138,6 +144,10 @@ impl fmt::Display for ErrorKind {
             NoSuchJail { jail } => write!(f, "jail '{jail}' was not found among available"),
             IncludeLoop { file } => write!(f, "[INCLUDES] of {file} include each other without end"),
             InvalidLogLevel { value } => write!(f, "invalid log level '{value}'"),
+            InvalidValue { option, value, expected } => write!(
+                f,
+                "'{option}' should be {expected}, not {value:?}; fail2ban ignores it and uses the default"
+            ),
         }
     }
 }

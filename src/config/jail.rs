@@ -110,8 +110,6 @@ pub struct JailReader {
     actions: Vec<ActionEntry>,
     pub opts: Dict<Value>,
     pub error: Option<JailDefError>,
-    /// Non-fatal problems worth reporting in `-t` (no log file, …).
-    pub warnings: Vec<ConfigError>,
 }
 
 impl JailReader {
@@ -123,7 +121,6 @@ impl JailReader {
             actions: Vec::new(),
             opts: Dict::new(),
             error: None,
-            warnings: Vec::new(),
         }
     }
 
@@ -372,7 +369,7 @@ impl JailReader {
                             return Err(e);
                         }
                         log::warn!(target: "fail2ban.jailreader", "Have not found any log file for {} jail", self.name);
-                        self.warnings.push(e);
+                        super::report::warn(e);
                     }
                 }
                 "backend" => backend = value.clone(),

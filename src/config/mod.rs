@@ -18,6 +18,7 @@ pub mod jail;
 pub mod options;
 pub mod parser;
 pub mod reader;
+pub mod report;
 pub mod tags;
 
 pub use error::{ConfigError, ErrorKind, Origin};
@@ -103,21 +104,26 @@ pub struct Compiled {
     pub stream: Option<Vec<Value>>,
     /// fail2ban's verdict (the client's exit status follows it).
     pub ok: bool,
-    /// What is wrong: the fatal error, broken jails, unreadable files.
+    /// What makes fail2ban skip a jail or give up: broken jails, the fatal error.
     pub errors: Vec<ConfigError>,
+    /// What fail2ban only logs: unreadable files, values replaced by defaults,
+    /// jails without log files (with `allow_no_files`).
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Compiles `conf_dir` into the command stream, as `fail2ban-client -d` does.
 pub fn compile(conf_dir: &str, settings: &ClientSettings, options: &CompileOptions) -> Compiled {
     let session = Session::new(conf_dir);
     let mut errors = Vec::new();
+    report::take();
     let result = compile_in(&session, settings, options, &mut errors);
-    errors.extend(session.cache.warnings.borrow().iter().cloned());
+    let warnings = report::take();
     match result {
         Ok((stream, ok)) => Compiled {
             stream: Some(stream),
             ok,
             errors,
+            warnings,
         },
         Err(e) => {
             log::error!(target: "fail2ban", "Failed during configuration: {e}");
@@ -126,6 +132,7 @@ pub fn compile(conf_dir: &str, settings: &ClientSettings, options: &CompileOptio
                 stream: None,
                 ok: false,
                 errors,
+                warnings,
             }
         }
     }
@@ -146,28 +153,25 @@ fn compile_in(
         if let Some(e) = &j.error {
             errors.push(e.error.clone());
         }
-        errors.extend(j.warnings.iter().cloned());
     }
     Ok((stream, ok))
 }
 
-/// Checks every configuration file under `conf_dir` for syntax errors, then
-/// compiles it strictly (`fail2ban-client -t`). Returns every problem found.
-pub fn check(conf_dir: &str, settings: &ClientSettings) -> (bool, Vec<ConfigError>) {
-    let mut problems = Vec::new();
-    if Path::new(conf_dir).is_dir() {
-        let mut files = Vec::new();
-        collect_config_files(Path::new(conf_dir), 0, &mut files);
-        files.sort();
-        let cache = parser::FileCache::new();
-        for f in files {
-            match &*cache.load(&f) {
-                parser::FileState::Invalid(errs) => problems.extend(errs.iter().cloned()),
-                parser::FileState::Unreadable(e) => problems.push(e.clone()),
-                _ => {}
-            }
-        }
-    }
+/// The outcome of `fail2ban-client -t`.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// fail2ban's verdict, which the exit status follows.
+    pub ok: bool,
+    /// Problems that make fail2ban fail or skip a jail.
+    pub errors: Vec<ConfigError>,
+    /// Problems fail2ban lives with: broken files no jail uses, values
+    /// replaced by defaults, unreadable files.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Compiles `conf_dir` strictly (`fail2ban-client -t`) and also checks the
+/// syntax of every configuration file under it, used or not.
+pub fn check(conf_dir: &str, settings: &ClientSettings) -> CheckReport {
     let compiled = compile(
         conf_dir,
         settings,
@@ -176,12 +180,30 @@ pub fn check(conf_dir: &str, settings: &ClientSettings) -> (bool, Vec<ConfigErro
             ..Default::default()
         },
     );
-    for e in compiled.errors {
-        if !problems.contains(&e) {
-            problems.push(e);
+    let mut warnings = compiled.warnings;
+    if Path::new(conf_dir).is_dir() {
+        let mut files = Vec::new();
+        collect_config_files(Path::new(conf_dir), 0, &mut files);
+        files.sort();
+        let cache = parser::FileCache::new();
+        for f in files {
+            let found = match &*cache.load(&f) {
+                parser::FileState::Invalid(errs) => errs.clone(),
+                parser::FileState::Unreadable(e) => vec![e.clone()],
+                _ => continue,
+            };
+            for e in found {
+                if !compiled.errors.contains(&e) && !warnings.contains(&e) {
+                    warnings.push(e);
+                }
+            }
         }
     }
-    (compiled.ok && problems.is_empty(), problems)
+    CheckReport {
+        ok: compiled.ok,
+        errors: compiled.errors,
+        warnings,
+    }
 }
 
 fn collect_config_files(dir: &Path, depth: usize, out: &mut Vec<String>) {

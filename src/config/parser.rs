@@ -40,8 +40,6 @@ pub type Vars = Dict<String>;
 #[derive(Default)]
 pub struct FileCache {
     files: RefCell<HashMap<String, Arc<FileState>>>,
-    /// Problems that fail2ban only logs (an undecodable or unreadable file).
-    pub warnings: RefCell<Vec<ConfigError>>,
 }
 
 /// A file as read from disk.
@@ -67,13 +65,6 @@ impl FileCache {
             .borrow_mut()
             .insert(path.to_string(), state.clone());
         state
-    }
-
-    fn warn(&self, e: ConfigError) {
-        let mut w = self.warnings.borrow_mut();
-        if !w.contains(&e) {
-            w.push(e);
-        }
     }
 }
 
@@ -226,7 +217,8 @@ impl ConfigParser {
         let cfg = match &*state {
             FileState::Missing => return Ok(Vec::new()),
             FileState::Unreadable(e) => {
-                cache.warn(e.clone());
+                log::error!(target: "fail2ban.configparserinc", "Error reading config file: {e}");
+                super::report::warn(e.clone());
                 return Ok(Vec::new());
             }
             FileState::Invalid(errors) => return Err(errors[0].clone()),

@@ -160,6 +160,15 @@ pub fn py_bool(s: &str) -> bool {
     matches!(s.to_lowercase().as_str(), "1" | "on" | "true" | "yes")
 }
 
+/// How `-t` names a type.
+pub fn type_name(ty: OptType) -> &'static str {
+    match ty {
+        OptType::Str => "a string",
+        OptType::Bool => "a boolean",
+        OptType::Int => "an integer",
+    }
+}
+
 /// Converts an option string to its template type.
 pub fn convert(ty: OptType, s: &str) -> Option<Value> {
     match ty {
@@ -215,6 +224,14 @@ pub fn get_options(
                 match convert(spec.ty, &v) {
                     Some(c) => values.insert(spec.name, c),
                     None => {
+                        super::report::warn(ConfigError::at(
+                            ErrorKind::InvalidValue {
+                                option: spec.name.to_string(),
+                                value: v.clone(),
+                                expected: type_name(spec.ty),
+                            },
+                            cfg.origin(section, spec.name).cloned(),
+                        ));
                         log::warn!(target: "fail2ban.configreader",
                             "Wrong value for '{}' in '{}'. Using default one: '{}'",
                             spec.name, section,
