@@ -81,7 +81,7 @@ pub struct Args {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// the command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
@@ -99,6 +99,16 @@ impl Args {
             syslogsocket: self.syslogsocket.clone(),
         }
     }
+}
+
+/// Parses the command line; a bad one gives a one-line error and status 255.
+pub fn parse_args() -> Result<Args, i32> {
+    Args::try_parse().map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid command line");
+        println!("ERROR: {}", first.trim_start_matches("error: "));
+        255
+    })
 }
 
 /// Runs fail2ban-client; returns the process exit status (0 or 255, as fail2ban).
