@@ -34,7 +34,7 @@ impl Default for Limits {
             max_size: 64 << 20,
             max_depth: 100,
             max_memo: 1 << 20,
-            max_output: 256 << 20,
+            max_output: 64 << 20,
         }
     }
 }
@@ -123,6 +123,18 @@ enum Callable {
     Class { module: String, name: String },
 }
 
+impl Callable {
+    fn name(&self) -> String {
+        match self {
+            Callable::CodecsEncode => "_codecs.encode".into(),
+            Callable::Bytes => "bytes".into(),
+            Callable::Set { frozen: false } => "set".into(),
+            Callable::Set { frozen: true } => "frozenset".into(),
+            Callable::Class { module, name } => format!("{module}.{name}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Node {
     Scalar(Value),
@@ -175,6 +187,9 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u64, Id>,
     nan_count: usize,
+    /// Work left for hashing keys and evaluating REDUCE: like the output,
+    /// these can be made to repeat through memo references.
+    work_left: usize,
 }
 
 /// Python's names for the opcodes that would build objects or call code.
@@ -222,6 +237,7 @@ impl<'a> Machine<'a> {
             marks: Vec::new(),
             memo: HashMap::new(),
             nan_count: 0,
+            work_left: limits.max_output,
         })
     }
 
@@ -840,13 +856,16 @@ impl<'a> Machine<'a> {
                 found: self.arena[args].kind(),
             });
         };
-        let items = items.clone();
-        let refuse = |callable: &str, reason| {
-            self.err(K::BadReduce {
-                callable: callable.to_string(),
-                reason,
-            })
-        };
+        // Every accepted shape has at most two arguments: look, don't copy.
+        let n = items.len();
+        let items: Vec<Id> = items.iter().take(2).copied().collect();
+        if n > 2 && !matches!(g, Callable::Class { .. }) {
+            return self.err(K::BadReduce {
+                callable: g.name(),
+                reason: "it takes at most two arguments",
+            });
+        }
+
         match g {
             Callable::CodecsEncode => {
                 let (Some(Node::Scalar(Value::Str(s))), Some(Node::Scalar(Value::Str(enc))), 2) = (
@@ -854,23 +873,25 @@ impl<'a> Machine<'a> {
                     items.get(1).map(|&i| &self.arena[i]),
                     items.len(),
                 ) else {
-                    return refuse("_codecs.encode", "it expects (str, 'latin1')");
+                    return self.refuse("_codecs.encode", "it expects (str, 'latin1')");
                 };
                 if enc != "latin1" && enc != "latin-1" {
-                    return refuse("_codecs.encode", "only the latin1 encoding is accepted");
+                    return self.refuse("_codecs.encode", "only the latin1 encoding is accepted");
                 }
+                let s = s.clone();
+                self.charge(s.len())?;
                 let mut bytes = Vec::with_capacity(s.len());
                 for c in s.chars() {
                     match u8::try_from(c as u32) {
                         Ok(b) => bytes.push(b),
-                        Err(_) => return refuse("_codecs.encode", "the text is not Latin-1"),
+                        Err(_) => return self.refuse("_codecs.encode", "the text is not Latin-1"),
                     }
                 }
                 Ok(Node::Scalar(Value::Bytes(bytes)))
             }
             Callable::Bytes => {
                 if !items.is_empty() {
-                    return refuse("bytes", "only bytes() without arguments is accepted");
+                    return self.refuse("bytes", "only bytes() without arguments is accepted");
                 }
                 Ok(Node::Scalar(Value::Bytes(Vec::new())))
             }
@@ -881,10 +902,11 @@ impl<'a> Machine<'a> {
                     [one] => match &self.arena[one] {
                         Node::List(v) | Node::Tuple(v) => v.clone(),
                         Node::Set { items, .. } => items.clone(),
-                        _ => return refuse(name, "it expects a list, tuple or set"),
+                        _ => return self.refuse(name, "it expects a list, tuple or set"),
                     },
-                    _ => return refuse(name, "it takes at most one argument"),
+                    _ => return self.refuse(name, "it takes at most one argument"),
                 };
+                self.charge(members.len() * std::mem::size_of::<Id>())?;
                 self.arena.push(Node::Set {
                     items: Vec::new(),
                     seen: HashSet::new(),
@@ -963,6 +985,25 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
+    fn refuse<T>(&self, callable: &str, reason: &'static str) -> Result<T, PickleError> {
+        self.err(K::BadReduce {
+            callable: callable.to_string(),
+            reason,
+        })
+    }
+
+    fn charge(&mut self, units: usize) -> Result<(), PickleError> {
+        match self.work_left.checked_sub(units) {
+            Some(left) => {
+                self.work_left = left;
+                Ok(())
+            }
+            None => self.err(K::TooBig {
+                limit: self.limits.max_output,
+            }),
+        }
+    }
+
     /// The hashable image of a node, or an error for unhashable ones.
     fn key(&mut self, id: Id, depth: usize) -> Result<Key, PickleError> {
         if depth > self.limits.max_depth {
@@ -970,6 +1011,12 @@ impl<'a> Machine<'a> {
                 limit: self.limits.max_depth,
             });
         }
+        let payload = match &self.arena[id] {
+            Node::Scalar(Value::Str(s)) => s.len(),
+            Node::Scalar(Value::Bytes(b)) => b.len(),
+            _ => 0,
+        };
+        self.charge(std::mem::size_of::<Key>() + payload)?;
         Ok(match &self.arena[id] {
             Node::Scalar(v) => match v {
                 Value::None => Key::None,
