@@ -132,9 +132,9 @@ fn serve(stream: UnixStream, answer: &impl Fn(&Value) -> Reply, conv: &mut Conve
             break;
         }
         let cmd = protocol::decode(&msg).unwrap();
-        let reply = protocol::encode_reply(&answer(&cmd), protocol::HIGHEST_PROTOCOL).unwrap();
+        let reply = protocol::reply_message(&answer(&cmd));
         conv.commands.push(cmd);
-        writer.write_all(&protocol::frame(reply)).unwrap();
+        writer.write_all(&reply).unwrap();
     }
 }
 

@@ -453,3 +453,80 @@ fn a_slow_drip_times_out_in_total() {
     drop(reader);
     writer.join().unwrap();
 }
+
+/// The server's loop in miniature, on a real socket: every random or broken
+/// request gets an answer (the echo of a good command, Python's bare
+/// `'ERROR: ...'` string for a bad one) and the connection stays usable.
+#[test]
+fn a_socket_answers_every_random_request() {
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("fb-proto-fuzz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("f.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut served = 0;
+        while let Some(msg) =
+            protocol::read_message_timeout(&mut reader, 1 << 16, Duration::from_secs(10)).unwrap()
+        {
+            if protocol::is_close(&msg) {
+                break;
+            }
+            let reply = match protocol::decode(&msg) {
+                Ok(cmd) => protocol::Reply::Answer {
+                    code: 0,
+                    result: cmd,
+                },
+                Err(e) => protocol::Reply::Other(Value::str(format!("ERROR: {e}"))),
+            };
+            writer.write_all(&protocol::reply_message(&reply)).unwrap();
+            served += 1;
+        }
+        served
+    });
+    let mut rng = Rng(7);
+    let seeds = seeds();
+    let mut stream = UnixStream::connect(&sock).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let (mut good, mut bad) = (0, 0);
+    for i in 0..2000 {
+        let s = &seeds[rng.below(seeds.len())];
+        let mut body = match i % 3 {
+            0 => s.clone(),
+            1 => s[..rng.below(s.len())].to_vec(),
+            _ => (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+        };
+        if i % 3 == 2 && !body.is_empty() {
+            let at = rng.below(body.len());
+            body[at] = s[rng.below(s.len())];
+        }
+        stream.write_all(&protocol::frame(body.clone())).unwrap();
+        let answer = protocol::read_message(&mut reader, 1 << 20)
+            .unwrap()
+            .unwrap();
+        match protocol::decode_reply(&answer).unwrap() {
+            protocol::Reply::Answer { code: 0, result } => {
+                assert_eq!(result, protocol::decode(&body).unwrap());
+                good += 1;
+            }
+            protocol::Reply::Other(Value::Str(e)) => {
+                assert!(e.starts_with("ERROR: bad pickle at byte "), "{e}");
+                bad += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    stream
+        .write_all(&protocol::frame(protocol::CLOSE.to_vec()))
+        .unwrap();
+    assert_eq!(server.join().unwrap(), 2000);
+    assert!(good > 500 && bad > 500, "good {good}, bad {bad}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

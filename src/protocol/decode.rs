@@ -1026,7 +1026,12 @@ impl<'a> Machine<'a> {
                     self.nan_count += 1;
                     Key::Unique(self.nan_count)
                 }
-                Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Key::Int(*x as i64),
+                // Integral floats equal the int of the same value; -2^63..2^63 is i64's range.
+                Value::Float(x)
+                    if x.fract() == 0.0 && (i64::MIN as f64..-(i64::MIN as f64)).contains(x) =>
+                {
+                    Key::Int(*x as i64)
+                }
                 Value::Float(x) => Key::Float(x.to_bits()),
                 Value::Str(s) => Key::Str(s.clone()),
                 Value::Bytes(b) => Key::Bytes(b.clone()),

@@ -45,6 +45,8 @@
 //! - a container holding itself (possible through the memo) is refused.
 //! - bytes after STOP are ignored, as Python's `loads` ignores them (the
 //!   Python client even passes the terminator along to `loads`).
+//! - protocol 0 INT, LONG, PUT and GET take decimal text (what every pickler
+//!   writes); Python's `int(text, 0)` would also take `0x..` and the like.
 //!
 //! Decoding is bounded by [`Limits`]: input size, nesting depth, memo entries
 //! and the size of the decoded value with memo references expanded.
@@ -58,12 +60,15 @@
 //! applied by REDUCE to a tuple of plain data, as the result of a 2-tuple. It
 //! becomes a [`PyException`]; nothing is instantiated. [`encode_reply`] writes
 //! the same shapes, so a Python client can read our server's failures.
+//! Exceptions that carry extra state (a BUILD after the REDUCE) are refused.
 //!
 //! # Wire
 //!
 //! [`read_message`] / [`read_message_timeout`] read one message body with a
 //! size limit (and a total deadline), [`frame`] appends the terminator, and
-//! [`Client`] is the client side of a conversation.
+//! [`reply_message`] is a server's pickled and framed answer, and [`Client`]
+//! is the client side of a conversation. After a timeout or a bad message the
+//! conversation is out of step: open a new connection.
 
 mod decode;
 mod encode;
@@ -78,7 +83,8 @@ pub use decode::{decode, decode_reply, decode_reply_with, decode_with, Limits};
 pub use encode::{encode, encode_reply, HIGHEST_PROTOCOL};
 pub use error::{EncodeError, PickleError, PickleErrorKind, WireError};
 pub use wire::{
-    frame, is_close, read_message, read_message_timeout, Client, CLOSE, END, MAX_MESSAGE,
+    frame, is_close, read_message, read_message_timeout, reply_message, Client, CLOSE, END,
+    MAX_MESSAGE,
 };
 
 /// A server's answer to one command.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::decode::decode_reply;
-use super::encode::{encode, HIGHEST_PROTOCOL};
+use super::encode::{encode, encode_reply, HIGHEST_PROTOCOL};
 use super::error::WireError;
 use super::Reply;
 use crate::stream::Value;
@@ -34,6 +34,13 @@ pub fn is_close(message: &[u8]) -> bool {
 pub fn frame(mut pickle: Vec<u8>) -> Vec<u8> {
     pickle.extend_from_slice(END);
     pickle
+}
+
+/// A server's answer ready for the wire: pickled with protocol 5 as
+/// fail2ban's server does, then the terminator.
+pub fn reply_message(reply: &Reply) -> Vec<u8> {
+    // Protocol 5 is always supported, so encoding cannot fail.
+    frame(encode_reply(reply, HIGHEST_PROTOCOL).unwrap_or_default())
 }
 
 /// Reads one message body (without its terminator), at most `limit` bytes.
