@@ -834,6 +834,12 @@ impl<'a> Machine<'a> {
             (_, "set") if builtin => Ok(Callable::Set { frozen: false }),
             (_, "frozenset") if builtin => Ok(Callable::Set { frozen: true }),
             _ if self.reply_mode && is_exception_class(&module, &name) => {
+                // Python 2's names, mapped as Python 3's `fix_imports` does.
+                let module = if builtin || module == "exceptions" {
+                    "builtins".into()
+                } else {
+                    module
+                };
                 Ok(Callable::Class { module, name })
             }
             _ => self.err(K::Global { module, name }),

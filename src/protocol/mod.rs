@@ -149,3 +149,73 @@ impl fmt::Display for PyException {
         f.write_str(")")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_print_like_python() {
+        let e = PyException::builtin("ValueError", "bad");
+        assert_eq!(e.to_string(), "ValueError('bad')");
+        assert_eq!(e.message(), "bad");
+        let k = PyException {
+            module: "fail2ban.exceptions".into(),
+            name: "UnknownJailException".into(),
+            args: vec![Value::str("x")],
+        };
+        assert_eq!(k.message(), "'x'");
+        let none = PyException {
+            args: vec![],
+            ..e.clone()
+        };
+        assert_eq!(none.to_string(), "ValueError()");
+        assert_eq!(none.message(), "");
+        let two = PyException {
+            args: vec![Value::str("a"), Value::Int(1)],
+            ..e
+        };
+        assert_eq!(two.message(), "('a', 1)");
+    }
+
+    #[test]
+    fn every_protocol_round_trips() {
+        let v = Value::List(vec![
+            Value::str("a\\u0041\\\\u\n\u{e9}\u{1f600}"),
+            Value::Bytes(vec![0, 0x80, 0xff]),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Tuple(vec![Value::None, Value::Bool(false)]),
+            Value::Dict(vec![(Value::Int(1), Value::Float(-2.5))]),
+        ]);
+        for p in 0..=HIGHEST_PROTOCOL {
+            let data = encode(&v, p).unwrap();
+            assert_eq!(decode(&data).unwrap(), v, "protocol {p}");
+        }
+        assert!(encode(&v, 6).is_err());
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        for r in [
+            Reply::Answer {
+                code: 0,
+                result: Value::str("pong"),
+            },
+            Reply::Failure {
+                code: 1,
+                error: PyException::builtin("Exception", "Invalid command"),
+            },
+            Reply::Other(Value::str("ERROR: x")),
+        ] {
+            for p in 0..=HIGHEST_PROTOCOL {
+                assert_eq!(decode_reply(&encode_reply(&r, p).unwrap()).unwrap(), r);
+            }
+        }
+        let msg = reply_message(&Reply::Answer {
+            code: 0,
+            result: Value::None,
+        });
+        assert!(msg.ends_with(END));
+    }
+}
