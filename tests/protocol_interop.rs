@@ -8,7 +8,7 @@
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -79,12 +79,15 @@ fn converse(name: &str, args: &[&str], answer: impl Fn(&Value) -> Reply) -> Conv
     let sock = dir.join("f2b.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     listener.set_nonblocking(true).unwrap();
+    // Files, not pipes: a pipe nobody reads until the end could fill up and
+    // stall the client in the middle of the conversation.
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
     let child = Command::new(REFERENCE_CLIENT)
         .arg("-s")
         .arg(&sock)
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
     let mut child = Guard(Some(child));
@@ -112,11 +115,9 @@ fn converse(name: &str, args: &[&str], answer: impl Fn(&Value) -> Reply) -> Conv
             Err(e) => panic!("accept failed: {e}"),
         }
     }
-    // It has exited: collecting its output cannot block.
-    let out = child.0.take().unwrap().wait_with_output().unwrap();
-    conv.code = out.status.code();
-    conv.stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    conv.stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    conv.code = child.child().wait().unwrap().code();
+    conv.stdout = std::fs::read_to_string(out_path).unwrap();
+    conv.stderr = std::fs::read_to_string(err_path).unwrap();
     conv
 }
 
@@ -331,4 +332,22 @@ fn our_client_talks_to_python_server() {
         );
         sleep(Duration::from_millis(50));
     }
+}
+
+/// Over 64 KiB both ways: Python splits its command into several frames and
+/// reads our reply split the same way.
+#[test]
+fn python_client_exchanges_multi_frame_messages() {
+    let words: Vec<String> = (0..3000).map(|i| format!("word-{i:025}")).collect();
+    let mut args = vec!["echo"];
+    args.extend(words.iter().map(String::as_str));
+    let c = converse("big", &args, |cmd| {
+        ok(Value::List(cmd.as_list().unwrap()[1..].to_vec()))
+    });
+    assert_eq!(c.commands.len(), 1, "{}", c.stderr);
+    let got = c.commands[0].as_list().unwrap();
+    assert_eq!(got.len(), 3001);
+    assert_eq!(got[3000].as_str(), Some(words[2999].as_str()));
+    assert_eq!(c.stdout, format!("{}\n", words.join(" ")));
+    assert_eq!(c.code, Some(0), "{}", c.stderr);
 }

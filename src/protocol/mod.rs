@@ -69,6 +69,38 @@
 //! [`reply_message`] is a server's pickled and framed answer, and [`Client`]
 //! is the client side of a conversation. After a timeout or a bad message the
 //! conversation is out of step: open a new connection.
+//!
+//! A server's connection loop, as fail2ban's asyncserver behaves:
+//!
+//! ```no_run
+//! use std::io::{BufReader, Write};
+//! use std::os::unix::net::UnixStream;
+//! use std::time::Duration;
+//! use ferroban::protocol::{self, Reply};
+//! use ferroban::stream::Value;
+//!
+//! fn serve(stream: UnixStream) -> Result<(), protocol::WireError> {
+//!     let mut writer = stream.try_clone()?;
+//!     let mut reader = BufReader::new(stream);
+//!     // Ok(None): the client hung up between messages. A framing error
+//!     // (too large, timeout, truncated) ends the connection.
+//!     while let Some(msg) =
+//!         protocol::read_message_timeout(&mut reader, 1 << 20, Duration::from_secs(30))?
+//!     {
+//!         if protocol::is_close(&msg) {
+//!             break;
+//!         }
+//!         let reply = match protocol::decode(&msg) {
+//!             // Run the command here; answer (0, result) or (1, exception).
+//!             Ok(command) => Reply::Answer { code: 0, result: command },
+//!             // fail2ban answers an unreadable request with a bare string.
+//!             Err(e) => Reply::Other(Value::str(format!("ERROR: {e}"))),
+//!         };
+//!         writer.write_all(&protocol::reply_message(&reply))?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 mod decode;
 mod encode;

@@ -54,7 +54,8 @@ pub fn read_message<R: BufRead>(
 }
 
 /// Reads one message body from a unix socket, giving up after `timeout` in
-/// total, however slowly the bytes trickle in.
+/// total, however slowly the bytes trickle in. It works by setting the
+/// socket's read timeout before each read, and leaves the last one set.
 pub fn read_message_timeout(
     reader: &mut BufReader<UnixStream>,
     limit: usize,
@@ -144,7 +145,10 @@ impl Client {
     /// Limits the wait for each answer (`None`: wait as long as it takes).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), WireError> {
         self.timeout = timeout;
-        self.reader.get_ref().set_write_timeout(timeout)?;
+        let stream = self.reader.get_ref();
+        stream.set_write_timeout(timeout)?;
+        // read_message_timeout leaves its last per-read timeout behind.
+        stream.set_read_timeout(None)?;
         Ok(())
     }
 
