@@ -23,6 +23,7 @@ const BATCH: usize = 1000;
 
 /// Pickles a value with the given protocol (0 to 5).
 pub fn encode(value: &Value, protocol: u8) -> Result<Vec<u8>, EncodeError> {
+    check_sizes(value, protocol)?;
     let mut p = Pickler::new(protocol)?;
     p.save(value);
     Ok(p.finish())
@@ -31,6 +32,14 @@ pub fn encode(value: &Value, protocol: u8) -> Result<Vec<u8>, EncodeError> {
 /// Pickles a server answer: `(code, result)` or `(code, exception)` exactly
 /// as fail2ban's server does, or the bare value of [`Reply::Other`].
 pub fn encode_reply(reply: &Reply, protocol: u8) -> Result<Vec<u8>, EncodeError> {
+    match reply {
+        Reply::Answer { result: v, .. } | Reply::Other(v) => check_sizes(v, protocol)?,
+        Reply::Failure { error, .. } => {
+            for a in &error.args {
+                check_sizes(a, protocol)?;
+            }
+        }
+    }
     let mut p = Pickler::new(protocol)?;
     match reply {
         Reply::Answer { code, result } => {
@@ -48,6 +57,31 @@ pub fn encode_reply(reply: &Reply, protocol: u8) -> Result<Vec<u8>, EncodeError>
         Reply::Other(v) => p.save(v),
     }
     Ok(p.finish())
+}
+
+/// Protocols 1 to 3 store lengths in 4 bytes, so Python refuses a str or
+/// bytes over 4 GiB there; we refuse it too, before writing anything.
+fn check_sizes(v: &Value, protocol: u8) -> Result<(), EncodeError> {
+    if protocol == 0 || protocol >= 4 {
+        return Ok(());
+    }
+    let limit = u32::MAX as usize;
+    let too_large = |what| Err(EncodeError::TooLarge { what, protocol });
+    match v {
+        Value::Str(s) if s.len() > limit => too_large("a str"),
+        // Below protocol 3 bytes travel as a Latin-1 str, UTF-8 encoded.
+        Value::Bytes(b) if b.len() + b.iter().filter(|&&c| c >= 0x80).count() > limit => {
+            too_large("bytes")
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().try_for_each(|i| check_sizes(i, protocol))
+        }
+        Value::Dict(items) => items.iter().try_for_each(|(k, v)| {
+            check_sizes(k, protocol)?;
+            check_sizes(v, protocol)
+        }),
+        _ => Ok(()),
+    }
 }
 
 struct Pickler {
@@ -224,9 +258,8 @@ impl Pickler {
             let n = data.len();
             let header = if n < 256 && self.proto >= 4 {
                 vec![0x8c, n as u8]
-            } else if n <= u32::MAX as usize || self.proto < 4 {
-                // Python refuses strings over 4 GiB below protocol 4; such a
-                // message is far beyond any limit of the wire, so it is not checked.
+            } else if n <= u32::MAX as usize {
+                // Larger ones below protocol 4 were refused by check_sizes.
                 let mut h = vec![b'X'];
                 h.extend_from_slice(&(n as u32).to_le_bytes());
                 h

@@ -118,6 +118,8 @@ impl std::error::Error for PickleError {}
 pub enum EncodeError {
     /// Only protocols 0 to 5 exist.
     UnsupportedProtocol { version: u8 },
+    /// Protocols 1 to 3 cannot hold a str or bytes over 4 GiB.
+    TooLarge { what: &'static str, protocol: u8 },
 }
 
 impl fmt::Display for EncodeError {
@@ -125,6 +127,12 @@ impl fmt::Display for EncodeError {
         match self {
             EncodeError::UnsupportedProtocol { version } => {
                 write!(f, "pickle protocol {version} is not supported (0 to 5 are)")
+            }
+            EncodeError::TooLarge { what, protocol } => {
+                write!(
+                    f,
+                    "pickle protocol {protocol} cannot hold {what} larger than 4 GiB"
+                )
             }
         }
     }
