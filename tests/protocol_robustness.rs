@@ -177,8 +177,16 @@ fn stack_and_memo_misuse_is_an_error() {
     assert!(matches!(err(b".").kind, K::StackUnderflow { .. }));
     assert_eq!(err(b"h\x05.").kind, K::MemoMissing { index: 5 });
     assert!(matches!(err(b"K\x01K\x02a.").kind, K::WrongType { .. }));
-    assert!(matches!(err(b"N").kind, K::Truncated { .. }));
-    assert!(matches!(err(b"").kind, K::Truncated { .. }));
+    assert_eq!(err(b"N").kind, K::MissingStop);
+    assert_eq!(err(b"").kind, K::MissingStop);
+    assert_eq!(
+        err(b"N").to_string(),
+        "bad pickle at byte 1: the pickle ends without a STOP opcode"
+    );
+    assert_eq!(
+        err(b"X\x05\x00\x00\x00ab.").kind,
+        K::Truncated { what: "BINUNICODE" }
+    );
     assert!(matches!(
         err(b"X\xff\xff\xff\xff").kind,
         K::Truncated { .. }

@@ -388,7 +388,10 @@ impl<'a> Machine<'a> {
     fn run(&mut self) -> Result<(Id, usize), PickleError> {
         loop {
             self.offset = self.pos;
-            let op = self.u8("an opcode (no STOP)")?;
+            let Some(&op) = self.data.get(self.pos) else {
+                return self.err(K::MissingStop);
+            };
+            self.pos += 1;
             match op {
                 b'.' => {
                     let id = self.pop("STOP")?;

@@ -7,8 +7,10 @@ use std::io;
 /// Why a pickle was refused. Decoding never panics; every refusal is one of these.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PickleErrorKind {
-    /// The input ended before `what` was complete (or before STOP).
+    /// The input ended in the middle of `what`.
     Truncated { what: &'static str },
+    /// The input ended between opcodes, before STOP.
+    MissingStop,
     /// The input is larger than the decoder's size limit.
     TooLarge { limit: usize },
     /// An opcode that builds arbitrary objects or calls code.
@@ -71,6 +73,7 @@ impl fmt::Display for PickleErrorKind {
         use PickleErrorKind::*;
         match self {
             Truncated { what } => write!(f, "the pickle ends in the middle of {what}"),
+            MissingStop => f.write_str("the pickle ends without a STOP opcode"),
             TooLarge { limit } => write!(f, "the pickle is larger than the limit of {limit} bytes"),
             Forbidden { opcode, code } => write!(
                 f,
