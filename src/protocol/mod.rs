@@ -33,7 +33,7 @@
 //!
 //! Mapping onto [`Value`] (which cannot change):
 //! - `set` and `frozenset` become [`Value::List`] in pickle order (there is no
-//!   set variant; the server treats them as sequences anyway). While decoding
+//!   set variant, and fail2ban only iterates them). While decoding
 //!   they keep set semantics: duplicates are dropped with Python's equality.
 //! - dicts keep Python semantics too: a repeated key (`1`, `1.0` and `True` are
 //!   the same key) keeps its first position and takes the last value; lists,
@@ -51,6 +51,11 @@
 //! Decoding is bounded by [`Limits`]: input size, nesting depth, memo entries
 //! and the size of the decoded value with memo references expanded.
 //!
+//! [`encode`] writes what CPython's `pickle.dumps` writes for the same value,
+//! byte for byte in every protocol (framing included), except that it never
+//! refers back to an earlier object through the memo: a [`Value`] tree has no
+//! object identity to share.
+//!
 //! # Replies
 //!
 //! A failed command is answered with `(1, exception)`, a pickled exception
@@ -65,8 +70,8 @@
 //! # Wire
 //!
 //! [`read_message`] / [`read_message_timeout`] read one message body with a
-//! size limit (and a total deadline), [`frame`] appends the terminator, and
-//! [`reply_message`] is a server's pickled and framed answer, and [`Client`]
+//! size limit (and a total deadline), [`frame`] appends the terminator,
+//! [`reply_message`] is a server's pickled and framed answer and [`Client`]
 //! is the client side of a conversation. After a timeout or a bad message the
 //! conversation is out of step: open a new connection.
 //!
