@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::{PickleError, PickleErrorKind as K};
+use super::text;
 use super::{PyException, Reply};
 use crate::stream::Value;
 
@@ -242,10 +243,14 @@ impl<'a> Machine<'a> {
     }
 
     fn err<T>(&self, kind: K) -> Result<T, PickleError> {
-        Err(PickleError {
+        Err(self.at(kind))
+    }
+
+    fn at(&self, kind: K) -> PickleError {
+        PickleError {
             offset: self.offset,
             kind,
-        })
+        }
     }
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], PickleError> {
@@ -317,27 +322,13 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// A protocol-0 text argument as UTF-8.
     fn text(&self, opcode: &'static str, raw: &[u8]) -> Result<String, PickleError> {
-        match std::str::from_utf8(raw) {
-            Ok(s) => Ok(s.to_string()),
-            Err(_) => self.err(K::BadText {
-                opcode,
-                text: String::from_utf8_lossy(raw).into_owned(),
-            }),
-        }
+        text::utf8(opcode, raw).map_err(|k| self.at(k))
     }
 
     fn int_text(&self, opcode: &'static str, raw: &[u8]) -> Result<i64, PickleError> {
-        let s = self.text(opcode, raw)?;
-        let t = s.trim();
-        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-        if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-            return self.err(K::BadText { opcode, text: s });
-        }
-        match t.parse::<i64>() {
-            Ok(i) => Ok(i),
-            Err(_) => self.err(K::IntOutOfRange),
-        }
+        text::decimal(opcode, raw).map_err(|k| self.at(k))
     }
 
     fn memo_put(&mut self, index: u64, opcode: &'static str) -> Result<(), PickleError> {
@@ -495,7 +486,8 @@ impl<'a> Machine<'a> {
                 }
                 b'S' => {
                     let raw = self.line("STRING")?;
-                    let node = self.string_literal(raw)?;
+                    let bytes = text::python2_literal(raw).map_err(|k| self.at(k))?;
+                    let node = self.ascii_node(&bytes)?;
                     self.push(node);
                 }
                 b'T' => {
@@ -518,7 +510,7 @@ impl<'a> Machine<'a> {
                 }
                 b'V' => {
                     let raw = self.line("UNICODE")?;
-                    let s = self.raw_unicode_escape(raw)?;
+                    let s = text::raw_unicode_escape_decode(raw).map_err(|k| self.at(k))?;
                     self.push(Node::Scalar(Value::Str(s)));
                 }
                 b'X' | 0x8c | 0x8d => {
@@ -709,123 +701,6 @@ impl<'a> Machine<'a> {
         let n = b.len().min(8);
         buf[..n].copy_from_slice(&b[..n]);
         Ok(i64::from_le_bytes(buf))
-    }
-
-    /// Protocol 0 STRING: a Python 2 repr, quotes included.
-    fn string_literal(&self, raw: &[u8]) -> Result<Node, PickleError> {
-        let bad = || K::BadText {
-            opcode: "STRING",
-            text: String::from_utf8_lossy(raw).into_owned(),
-        };
-        if raw.len() < 2 || raw[0] != raw[raw.len() - 1] || !(raw[0] == b'\'' || raw[0] == b'"') {
-            return self.err(bad());
-        }
-        let inner = &raw[1..raw.len() - 1];
-        let mut out = Vec::with_capacity(inner.len());
-        let mut i = 0;
-        while i < inner.len() {
-            let c = inner[i];
-            i += 1;
-            if c != b'\\' {
-                out.push(c);
-                continue;
-            }
-            let Some(&e) = inner.get(i) else {
-                return self.err(bad());
-            };
-            i += 1;
-            match e {
-                b'\n' => {}
-                b'\\' | b'\'' | b'"' => out.push(e),
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'r' => out.push(b'\r'),
-                b'a' => out.push(7),
-                b'b' => out.push(8),
-                b'f' => out.push(12),
-                b'v' => out.push(11),
-                b'0'..=b'7' => {
-                    let mut v = (e - b'0') as u32;
-                    for _ in 0..2 {
-                        match inner.get(i) {
-                            Some(&d @ b'0'..=b'7') => {
-                                v = v * 8 + (d - b'0') as u32;
-                                i += 1;
-                            }
-                            _ => break,
-                        }
-                    }
-                    out.push(v as u8);
-                }
-                b'x' => {
-                    let hex = inner
-                        .get(i..i + 2)
-                        .and_then(|h| std::str::from_utf8(h).ok());
-                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        Some(v) => {
-                            out.push(v);
-                            i += 2;
-                        }
-                        None => return self.err(bad()),
-                    }
-                }
-                other => {
-                    out.push(b'\\');
-                    out.push(other);
-                }
-            }
-        }
-        self.ascii_node(&out)
-    }
-
-    /// Protocol 0 UNICODE: raw-unicode-escape, where bytes are Latin-1 except
-    /// `\uXXXX` / `\UXXXXXXXX` after an odd run of backslashes.
-    fn raw_unicode_escape(&self, raw: &[u8]) -> Result<String, PickleError> {
-        let mut out = String::with_capacity(raw.len());
-        let mut i = 0;
-        while i < raw.len() {
-            if raw[i] != b'\\' {
-                out.push(raw[i] as char);
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < raw.len() && raw[i] == b'\\' {
-                i += 1;
-            }
-            let run = i - start;
-            let is_escape = run % 2 == 1 && matches!(raw.get(i), Some(b'u' | b'U'));
-            let literal = if is_escape { run - 1 } else { run };
-            for _ in 0..literal {
-                out.push('\\');
-            }
-            if !is_escape {
-                continue;
-            }
-            let digits = if raw[i] == b'u' { 4 } else { 8 };
-            let hex = raw
-                .get(i + 1..i + 1 + digits)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-                .and_then(|h| u32::from_str_radix(h, 16).ok());
-            let Some(code) = hex else {
-                return self.err(K::BadString {
-                    reason: "a truncated \\u escape in UNICODE".into(),
-                });
-            };
-            match char::from_u32(code) {
-                Some(c) => out.push(c),
-                None => {
-                    return self.err(K::BadString {
-                        reason: format!(
-                            "\\u escape {code:#x} is not a character (surrogate or too large)"
-                        ),
-                    })
-                }
-            }
-            i += 1 + digits;
-        }
-        Ok(out)
     }
 
     /// The whitelist for GLOBAL / STACK_GLOBAL. Names are matched, never resolved.

@@ -7,6 +7,7 @@
 //! Python's whenever the Python object holds no object twice.
 
 use super::error::EncodeError;
+use super::text;
 use super::{PyException, Reply};
 use crate::stream::{float_repr, Value};
 
@@ -250,7 +251,7 @@ impl Pickler {
     fn save_str(&mut self, s: &str) {
         if self.proto == 0 {
             let mut op = vec![b'V'];
-            op.extend_from_slice(&raw_unicode_escape(s));
+            op.extend_from_slice(&text::raw_unicode_escape_encode(s));
             op.push(b'\n');
             self.write(&op);
         } else {
@@ -403,21 +404,4 @@ impl Pickler {
             }
         }
     }
-}
-
-/// What protocol 0 writes for a str: Latin-1 bytes, with `\uXXXX` for
-/// characters beyond Latin-1 and for the ones that would break the line format.
-fn raw_unicode_escape(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        let n = c as u32;
-        if n >= 0x10000 {
-            out.extend_from_slice(format!("\\U{n:08x}").as_bytes());
-        } else if n >= 256 || matches!(c, '\\' | '\0' | '\n' | '\r' | '\x1a') {
-            out.extend_from_slice(format!("\\u{n:04x}").as_bytes());
-        } else {
-            out.push(n as u8);
-        }
-    }
-    out
 }

@@ -110,6 +110,7 @@
 mod decode;
 mod encode;
 mod error;
+mod text;
 mod wire;
 
 use std::fmt;
