@@ -1023,5 +1023,5 @@ fn is_exception_class(module: &str, name: &str) -> bool {
         && !name.as_bytes()[0].is_ascii_digit();
     module_ok
         && ident
-        && (name.ends_with("Error") || name.ends_with("Exception") || name == "Warning")
+        && (name.ends_with("Error") || name.ends_with("Exception") || name.ends_with("Warning"))
 }

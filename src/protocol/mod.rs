@@ -61,7 +61,7 @@
 //! A failed command is answered with `(1, exception)`, a pickled exception
 //! instance (`builtins.ValueError('...')`, `fail2ban.exceptions.UnknownJailException('x')`).
 //! [`decode_reply`] accepts exactly that shape as well: a class from
-//! `builtins` or `fail2ban.*` whose name ends in `Error` or `Exception`,
+//! `builtins` or `fail2ban.*` whose name ends in `Error`, `Exception` or `Warning`,
 //! applied by REDUCE to a tuple of plain data, as the result of a 2-tuple. It
 //! becomes a [`PyException`]; nothing is instantiated. [`encode_reply`] writes
 //! the same shapes, so a Python client can read our server's failures.

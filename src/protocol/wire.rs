@@ -119,6 +119,7 @@ fn read_until_end<R: BufRead>(
 }
 
 /// A connection to a fail2ban server's socket.
+#[derive(Debug)]
 pub struct Client {
     reader: BufReader<UnixStream>,
     timeout: Option<Duration>,
