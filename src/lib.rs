@@ -10,4 +10,5 @@
 pub mod client;
 pub mod config;
 pub mod logging;
+pub mod protocol;
 pub mod stream;
