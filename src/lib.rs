@@ -9,6 +9,8 @@
 
 pub mod client;
 pub mod config;
+pub mod duration;
 pub mod logging;
 pub mod protocol;
+pub mod pyexpr;
 pub mod stream;

@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long = "timeout", value_name = "TIME")]
     pub timeout: Option<String>,
     /// convert time abbreviation format to seconds
-    #[arg(long = "str2sec", value_name = "STRING")]
+    #[arg(long = "str2sec", value_name = "STRING", allow_hyphen_values = true)]
     pub str2sec: Option<String>,
     /// display this help message
     #[arg(short = 'h', long = "help")]
@@ -129,6 +129,19 @@ pub fn run(args: Args) -> i32 {
     if args.version {
         println!("{}", version_text());
         return 0;
+    }
+    if let Some(value) = &args.str2sec {
+        return match crate::duration::str2seconds(value) {
+            Ok(n) => {
+                println!("{n}");
+                0
+            }
+            Err(e) => {
+                println!("ERROR: {e}");
+                eprintln!("Init of command line failed");
+                255
+            }
+        };
     }
     let mut settings = args.settings();
     if let Err(e) = settings.complete(&args.conf) {
