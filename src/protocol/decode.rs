@@ -120,6 +120,9 @@ enum Callable {
     Bytes,
     /// `set(list)` / `frozenset(list)`: how protocols 0-3 write sets.
     Set { frozen: bool },
+    /// `str(text)`: how fail2ban's `IPAddr` (a `str` subclass) pickles itself
+    /// (`get JAIL ignoreip` answers a list of them).
+    Str,
     /// An exception class, in reply mode only.
     Class { module: String, name: String },
 }
@@ -131,6 +134,7 @@ impl Callable {
             Callable::Bytes => "bytes".into(),
             Callable::Set { frozen: false } => "set".into(),
             Callable::Set { frozen: true } => "frozenset".into(),
+            Callable::Str => "str".into(),
             Callable::Class { module, name } => format!("{module}.{name}"),
         }
     }
@@ -711,6 +715,7 @@ impl<'a> Machine<'a> {
             (_, "bytes") if builtin => Ok(Callable::Bytes),
             (_, "set") if builtin => Ok(Callable::Set { frozen: false }),
             (_, "frozenset") if builtin => Ok(Callable::Set { frozen: true }),
+            ("builtins", "str") => Ok(Callable::Str),
             _ if self.reply_mode && is_exception_class(&module, &name) => {
                 // Python 2's names, mapped as Python 3's `fix_imports` does.
                 let module = if builtin || module == "exceptions" {
@@ -773,6 +778,13 @@ impl<'a> Machine<'a> {
                 }
                 Ok(Node::Scalar(Value::Bytes(bytes)))
             }
+            Callable::Str => match items[..] {
+                [one] => match &self.arena[one] {
+                    Node::Scalar(Value::Str(text)) => Ok(Node::Scalar(Value::Str(text.clone()))),
+                    _ => self.refuse("str", "only str(text) is accepted"),
+                },
+                _ => self.refuse("str", "only str(text) is accepted"),
+            },
             Callable::Bytes => {
                 if !items.is_empty() {
                     return self.refuse("bytes", "only bytes() without arguments is accepted");

@@ -193,6 +193,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ip_addresses_as_fail2ban_pickles_them_decode_as_strings() {
+        // pickle.dumps((0, [IPAddr('127.0.0.1/8')]), 5): IPAddr reduces to builtins.str.
+        let p = b"\x80\x05\x95\x26\x00\x00\x00\x00\x00\x00\x00K\x00]\x94(\x8c\x08builtins\x94\x8c\x03str\x94\x93\x94\x8c\x0b127.0.0.0/8\x94\x85\x94R\x94e\x86\x94.";
+        assert_eq!(decode(p).unwrap().to_string(), "(0, ['127.0.0.0/8'])");
+        // Anything but a string stays refused.
+        let bad = b"\x80\x05\x8c\x08builtins\x8c\x03str\x93K\x01\x85R.";
+        assert!(decode(bad).is_err());
+    }
+
+    #[test]
     fn exceptions_print_like_python() {
         let e = PyException::builtin("ValueError", "bad");
         assert_eq!(e.to_string(), "ValueError('bad')");
