@@ -15,4 +15,5 @@ pub mod failure;
 pub mod logging;
 pub mod protocol;
 pub mod pyexpr;
+pub mod server;
 pub mod stream;

@@ -31,24 +31,6 @@ fn strings(v: &Value) -> Option<Vec<String>> {
     v.as_list().map(|items| items.iter().map(py_str).collect())
 }
 
-/// fail2ban's logging level names.
-pub fn level_name(level: i64) -> String {
-    match level {
-        50 => "CRITICAL".into(),
-        40 => "ERROR".into(),
-        30 => "WARNING".into(),
-        25 => "NOTICE".into(),
-        20 => "INFO".into(),
-        18 => "MSG".into(),
-        10 => "DEBUG".into(),
-        7 => "TRACE".into(),
-        5 => "HEAVY".into(),
-        0 => "NOTSET".into(),
-        1..=49 => format!("#{level:02}-Lev."),
-        _ => format!("Level {level}"),
-    }
-}
-
 /// The text for a successful answer to `cmd`.
 pub fn beautify(cmd: &[String], response: &Value) -> String {
     beautify_known(cmd, response).unwrap_or_else(|| py_str(response))
@@ -100,7 +82,7 @@ fn beautify_known(cmd: &[String], response: &Value) -> Option<String> {
         "logtarget" => return Some(format!("Current logging target is:\n`- {}", s(response)?)),
         "loglevel" => {
             let name = match response {
-                Value::Int(i) => str_repr(&level_name(*i)),
+                Value::Int(i) => str_repr(&crate::logging::numeric_level_name(*i)),
                 other => other.to_string(),
             };
             return Some(format!("Current logging level is {name}"));
