@@ -33,6 +33,8 @@ fn our_client_prints_what_fail2ban_client_prints() {
         ),
     );
     std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    // The reload carries fail2ban.conf's settings too: no database under /var/lib.
+    conf.write("fail2ban.local", "[Definition]\ndbfile = None\n");
     let c = conf.str();
     let (out, code) = ask(our_client(), c, sock, &["reload"]);
     assert_eq!(
