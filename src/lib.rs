@@ -7,4 +7,5 @@
 //! (`filter`: tags, regexes, dates), counts failures per host within findtime,
 //! bans hosts that reach maxretry and runs the jail's action.d commands.
 
+pub mod filter;
 pub mod stream;

@@ -1,0 +1,228 @@
+//! One compiled filter regex (failregex, ignoreregex or prefregex): tag
+//! expansion, Python-to-fancy-regex translation, compilation, and the search
+//! over a line buffer that tells which buffered lines the match covered
+//! (fail2ban's `Regex`/`FailRegex` classes).
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use fancy_regex::{Captures, Regex as Compiled, RegexBuilder};
+
+use super::pyregex;
+use super::tags;
+
+/// Work bound for one search: beyond this many backtracking steps the
+/// search is abandoned (fail2ban has no bound and can hang for minutes).
+pub const BACKTRACK_LIMIT: usize = 200_000;
+
+/// Groups that identify a failure, in the order fail2ban looks for them.
+pub const FAILURE_ID_GROUPS: [&str; 4] = ["fid", "ip4", "ip6", "dns"];
+
+/// A regex that could not be added to a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegexError {
+    Empty,
+    Translate(pyregex::TranslateError),
+    Compile { regex: String, reason: String },
+    NoFailureId { regex: String },
+}
+
+impl fmt::Display for RegexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegexError::Empty => f.write_str("cannot add an empty regex"),
+            RegexError::Translate(e) => write!(f, "{e}"),
+            RegexError::Compile { regex, reason } => {
+                write!(
+                    f,
+                    "unable to compile regular expression {regex:?}: {reason}"
+                )
+            }
+            RegexError::NoFailureId { regex } => write!(f, "no failure-id group in {regex:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RegexError {}
+
+/// A search that was abandoned because it exceeded [`BACKTRACK_LIMIT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAbandoned;
+
+/// A compiled filter regex.
+#[derive(Debug)]
+pub struct FilterRegex {
+    /// The regex after tag expansion, in Python syntax (what fail2ban shows).
+    pub expanded: String,
+    compiled: Compiled,
+    group_names: Vec<String>,
+    /// `alt_*` groups and the field each one fills in when that is empty.
+    alternates: Vec<(String, String)>,
+    skiplines_groups: usize,
+}
+
+/// Python `re.sub` of fail2ban's `R_GLOB2LOCFLAGS`: `((?i)x)` becomes `(?i:x)`.
+fn globals_to_local_flags(regex: &str) -> String {
+    static CELL: OnceLock<Compiled> = OnceLock::new();
+    let re = CELL.get_or_init(|| Compiled::new(r"(?<!\\)\((?:\?:)?(\(\?[a-z]+)\)").expect("valid"));
+    re.replace_all(regex, "${1}:").into_owned()
+}
+
+impl FilterRegex {
+    /// Expands tags and compiles `regex`; `multiline` when the filter buffers lines.
+    pub fn new(regex: &str, use_dns: &str, multiline: bool) -> Result<FilterRegex, RegexError> {
+        let expanded = tags::expand_tags(regex, use_dns);
+        if expanded.trim_start().is_empty() {
+            return Err(RegexError::Empty);
+        }
+        let expanded = globals_to_local_flags(&expanded);
+        let mut translated = pyregex::translate(&expanded).map_err(RegexError::Translate)?;
+        if multiline {
+            translated = format!("(?m){translated}");
+        }
+        let compiled = RegexBuilder::new(&translated)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .build()
+            .map_err(|e| RegexError::Compile {
+                regex: expanded.clone(),
+                reason: e.to_string(),
+            })?;
+        let group_names: Vec<String> = compiled
+            .capture_names()
+            .flatten()
+            .map(String::from)
+            .collect();
+        let mut alternates: Vec<(String, String)> = group_names
+            .iter()
+            .filter_map(|name| {
+                let rest = name.strip_prefix("alt_").filter(|r| !r.is_empty())?;
+                // fail2ban's `^alt_(.*?)(?:_\d+)?$`: a `_N` suffix is dropped.
+                let base = match rest.rsplit_once('_') {
+                    Some((base, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
+                        base
+                    }
+                    _ => rest,
+                };
+                Some((name.clone(), tags::group_name_of_tag(base)))
+            })
+            .collect();
+        alternates.sort();
+        let skiplines_groups = group_names
+            .iter()
+            .filter(|n| n.starts_with("skiplines"))
+            .count();
+        Ok(FilterRegex {
+            expanded,
+            compiled,
+            group_names,
+            alternates,
+            skiplines_groups,
+        })
+    }
+
+    /// Whether the regex has a group that identifies a failure.
+    pub fn has_failure_id(&self) -> bool {
+        self.group_names
+            .iter()
+            .any(|g| FAILURE_ID_GROUPS.contains(&g.as_str()) || g == "mlfid")
+    }
+
+    /// Searches `text`.
+    pub fn search<'t>(&self, text: &'t str) -> Result<Option<Captures<'t, str>>, SearchAbandoned> {
+        self.compiled.captures(text).map_err(|_| SearchAbandoned)
+    }
+
+    /// Whether `text` matches, cheaper than [`search`](Self::search).
+    pub fn is_match(&self, text: &str) -> Result<bool, SearchAbandoned> {
+        self.compiled.is_match(text).map_err(|_| SearchAbandoned)
+    }
+
+    /// The named groups of a match, with the alternates merged in
+    /// (fail2ban's `getGroups`). Groups that did not take part are absent.
+    pub fn groups(&self, m: &Captures<'_, str>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .group_names
+            .iter()
+            .filter_map(|n| m.name(n).map(|v| (n.clone(), v.as_str().to_string())))
+            .collect();
+        for (alt, base) in &self.alternates {
+            let value = out.iter().find(|(k, _)| k == alt).map(|(_, v)| v.clone());
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                match out.iter_mut().find(|(k, _)| k == base) {
+                    Some((_, existing)) if existing.is_empty() => *existing = v,
+                    Some(_) => {}
+                    None => out.push((base.clone(), v)),
+                }
+            }
+        }
+        out
+    }
+
+    /// The lines captured by `<SKIPLINES>` tags in a match.
+    pub fn skipped_lines(&self, m: &Captures<'_, str>) -> Vec<String> {
+        let mut joined = String::new();
+        for n in 0..self.skiplines_groups {
+            if let Some(v) = m.name(&format!("skiplines{n}")) {
+                joined.push_str(v.as_str());
+            }
+        }
+        joined.lines().map(String::from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_groups_are_found() {
+        let r = FilterRegex::new(
+            r"^Failed for <HOST> user <F-USER>\S+</F-USER>$",
+            "yes",
+            false,
+        )
+        .unwrap();
+        assert!(r.has_failure_id());
+        let m = r
+            .search("Failed for ::ffff:10.0.0.1 user bob")
+            .unwrap()
+            .unwrap();
+        let g = r.groups(&m);
+        assert!(g.contains(&("ip4".into(), "10.0.0.1".into())), "{g:?}");
+        assert!(g.contains(&("user".into(), "bob".into())), "{g:?}");
+    }
+
+    #[test]
+    fn alternate_groups_fill_the_base_field() {
+        let r = FilterRegex::new(
+            r"^(?:u=<F-USER>\w+</F-USER>|n=<F-ALT_USER>\w+</F-ALT_USER>) <HOST>$",
+            "no",
+            false,
+        )
+        .unwrap();
+        let m = r.search("n=eve 1.2.3.4").unwrap().unwrap();
+        assert!(r.groups(&m).contains(&("user".into(), "eve".into())));
+        // Like fail2ban, only a `_N` suffix is dropped: ALT_USER1 fills `user1`.
+        let r =
+            FilterRegex::new(r"^n=<F-ALT_USER1>\w+</F-ALT_USER1> <HOST>$", "no", false).unwrap();
+        let m = r.search("n=eve 1.2.3.4").unwrap().unwrap();
+        assert!(r.groups(&m).contains(&("user1".into(), "eve".into())));
+    }
+
+    #[test]
+    fn global_flags_become_local() {
+        let r = FilterRegex::new(r"^x((?i)abc) <HOST>$", "no", false).unwrap();
+        assert!(r.search("xABC 1.2.3.4").unwrap().is_some());
+        assert!(r.search("XABC 1.2.3.4").unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_name_the_regex() {
+        assert_eq!(
+            FilterRegex::new("  ", "no", false).unwrap_err(),
+            RegexError::Empty
+        );
+        let e = FilterRegex::new("(unclosed <HOST>", "no", false).unwrap_err();
+        assert!(e.to_string().contains("(unclosed"), "{e}");
+    }
+}
