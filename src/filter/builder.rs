@@ -232,7 +232,8 @@ impl FilterBuilder {
                 option: "ignoreregex",
                 error,
             })?;
-        let now_year = CivilTime::from_local_seconds(self.clock.now() as i64).year;
+        // fail2ban builds `%ExY` from the real current year even when "now" is frozen.
+        let now_year = CivilTime::from_local_seconds(Clock::System.now() as i64).year;
         let years = if self.regex_tool_years {
             YearRange::regex_tool(now_year)
         } else {
