@@ -19,7 +19,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ferroban::filter::host::{normalize, AddressKind};
-use ferroban::filter::{apply_command, Clock, Filter, FilterBuilder, MatchOptions, TupleLine};
+use ferroban::filter::{
+    apply_command, Clock, Filter, FilterBuilder, MatchOptions, Stamp, TupleLine,
+};
 use ferroban::stream::Value;
 use json::Json;
 
@@ -265,7 +267,7 @@ fn check_line(
             date: TEST_NOW_STR.into(),
             after: format!("{prefix}{line}"),
         };
-        filter.process_dated_line(tuple, TEST_NOW)
+        filter.process_dated_line(tuple, Stamp::Int(TEST_NOW as i64))
     } else {
         filter.process_line(line)
     };
@@ -340,7 +342,7 @@ fn check_line(
     }
     if let Some(t) = expect.get("time").and_then(Json::as_str) {
         let want = local_time_of(t);
-        if fail.time != want {
+        if fail.time.map(Stamp::seconds) != want {
             return Some(format!("time {:?} != expected {:?} ({t})", fail.time, want));
         }
     }

@@ -214,9 +214,13 @@ fn translated_regexes_replay_fail2bans_searches() {
                         line.clone()
                     };
                     if let Some(m) = re.search(&buffer).expect("search within the bound") {
-                        let mut groups = re.groups(&m);
-                        // Alternates are merged by `groups`; the recorder shows raw groups.
-                        groups.retain(|(k, _)| m.name(k).is_some());
+                        // The recorder shows the raw groups that took part.
+                        let mut groups: Vec<(String, String)> = re
+                            .groups(&m)
+                            .iter()
+                            .filter(|(k, _)| m.name(k).is_some())
+                            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+                            .collect();
                         groups.sort();
                         actual.push((
                             i,

@@ -10,7 +10,7 @@ use fancy_regex::Captures;
 
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
-use super::failure::{FailData, Failure, TupleLine};
+use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
 use super::regex::{FilterRegex, FAILURE_ID_GROUPS};
 
@@ -73,7 +73,7 @@ pub struct LineOutcome {
 
 /// What a search of the buffer found: the groups and which buffered lines it covered.
 struct BufferMatch {
-    groups: Vec<(String, String)>,
+    groups: Fields,
     matched: Vec<TupleLine>,
     unmatched: Vec<TupleLine>,
 }
@@ -130,7 +130,7 @@ pub struct Filter {
     pub options: MatchOptions,
     pub clock: Clock,
     buffer: Vec<TupleLine>,
-    last_date: Option<f64>,
+    last_date: Option<Stamp>,
     last_time_text: String,
     mlfid_cache: MlfidCache,
     abandoned_reported: Cell<bool>,
@@ -221,7 +221,7 @@ impl Filter {
                         None => log::error!("findFailure failed to parse timeText: {}", tuple.date),
                     }
                     tuple
-                } else if self.last_date.is_some_and(|d| d > now - 60.0) {
+                } else if self.last_date.is_some_and(|d| d.seconds() > now - 60.0) {
                     date = self.last_date;
                     TupleLine {
                         before: String::new(),
@@ -229,7 +229,7 @@ impl Filter {
                         after: line.to_string(),
                     }
                 } else {
-                    date = Some(now);
+                    date = Some(Stamp::Float(now));
                     tuple
                 }
             }
@@ -238,7 +238,7 @@ impl Filter {
         let mut tuple = tuple;
         if date.is_none() {
             no_date = true;
-            if self.last_date.is_some_and(|d| d > now - 60.0) {
+            if self.last_date.is_some_and(|d| d.seconds() > now - 60.0) {
                 tuple = TupleLine {
                     before: String::new(),
                     date: self.last_time_text.clone(),
@@ -251,7 +251,7 @@ impl Filter {
     }
 
     /// Processes a line whose date is already known (journal entries).
-    pub fn process_dated_line(&mut self, tuple: TupleLine, date: f64) -> LineOutcome {
+    pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
         self.last_time_text = tuple.date.clone();
         self.last_date = Some(date);
         self.find_failure(tuple, Some(date), false)
@@ -387,7 +387,12 @@ impl Filter {
         found
     }
 
-    fn find_failure(&mut self, tuple: TupleLine, date: Option<f64>, no_date: bool) -> LineOutcome {
+    fn find_failure(
+        &mut self,
+        tuple: TupleLine,
+        date: Option<Stamp>,
+        no_date: bool,
+    ) -> LineOutcome {
         let mut outcome = LineOutcome {
             without_date: tuple.without_date(),
             ..LineOutcome::default()
@@ -419,7 +424,7 @@ impl Filter {
             }
         }
 
-        let mut pre_groups: Vec<(String, String)> = Vec::new();
+        let mut pre_groups = Fields::default();
         if self.prefregex.is_some() {
             let t = text.clone().unwrap_or_default();
             let Some(m) = self.search_buffer(RegexRef::Pref, &t, &org) else {
@@ -427,12 +432,9 @@ impl Filter {
             };
             outcome.prefregex_matched = true;
             pre_groups = m.groups;
-            if let Some(pos) = pre_groups.iter().position(|(k, _)| k == "content") {
-                let (_, content) = pre_groups.remove(pos);
-                if !content.is_empty() {
-                    self.buffer = vec![TupleLine::undated(&content)];
-                    text = None;
-                }
+            if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
+                self.buffer = vec![TupleLine::undated(&content)];
+                text = None;
             }
         }
 
@@ -472,9 +474,12 @@ impl Filter {
                 self.buffer = found.unmatched.clone();
                 text = None;
             }
-            let mut fail = FailData::default();
-            for (k, v) in pre_groups.iter().chain(found.groups.iter()) {
-                fail.fields.insert(k.clone(), v.clone());
+            let mut fail = FailData {
+                fields: pre_groups.clone(),
+                ..FailData::default()
+            };
+            for (k, v) in found.groups.iter() {
+                fail.fields.insert(k, v.map(String::from));
             }
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
@@ -591,8 +596,8 @@ impl Filter {
         if fail.is_set("mlfgained") {
             flags |= GAINED | NOFAIL;
             if !fail.is_set("nofail") {
-                let gained = fail.fields["mlfgained"].clone();
-                fail.fields.insert("nofail".into(), gained);
+                let gained = fail.fields.get("mlfgained").map(String::from);
+                fail.fields.insert("nofail", gained);
             }
         } else if fail.is_set("nofail") {
             flags |= NOFAIL;
@@ -625,8 +630,10 @@ impl Filter {
                 if flags & CACHED_NOFAIL == 0 && !g.pending {
                     g.matches.clear();
                 }
-                for (k, v) in fail.fields {
-                    g.fields.insert(k, v);
+                for (k, v) in fail.fields.iter() {
+                    if let Some(v) = v {
+                        g.fields.insert(k, Some(v.to_string()));
+                    }
                 }
                 if flags & FORGET != 0 {
                     self.mlfid_cache.unset(mlfid);

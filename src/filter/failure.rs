@@ -1,7 +1,10 @@
 //! What a filter reports for a line: the failures found, with the fields
 //! their regex captured (fail2ban's `[index, fid, time, data]` entries).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::stream::float_repr;
 
 /// A log line split around its date: text before, date text, text after.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -41,8 +44,9 @@ impl TupleLine {
 /// The data of one failure: captured fields and what fail2ban adds to them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailData {
-    /// Named groups that took part in the match (`user`, `ip4`, `mlfid`, …).
-    pub fields: BTreeMap<String, String>,
+    /// Named groups in regex order, `None` where a group took no part
+    /// (fail2ban's group dict, which `-o row` prints).
+    pub fields: Fields,
     /// The matched log lines.
     pub matches: Vec<String>,
     /// Every user seen for a multi-line failure id.
@@ -56,7 +60,7 @@ pub struct FailData {
 impl FailData {
     /// A captured field.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
+        self.fields.get(name)
     }
 
     /// Python truthiness of a field: present and not empty.
@@ -78,7 +82,67 @@ pub struct Failure {
     /// The failure id (normally the host); `None` for a multi-line failure
     /// still waiting for its host.
     pub id: Option<String>,
-    /// The time of the line, seconds since the epoch.
-    pub time: Option<f64>,
+    /// The time of the line.
+    pub time: Option<Stamp>,
     pub data: FailData,
+}
+
+/// Named values in insertion order, like a Python dict of match groups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(Vec<(String, Option<String>)>);
+
+impl Fields {
+    /// The value of `name`, if present and not `None`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Sets `name`, keeping its position when it exists (Python dict semantics).
+    pub fn insert(&mut self, name: &str, value: Option<String>) {
+        match self.0.iter_mut().find(|(k, _)| k == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name.to_string(), value)),
+        }
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let pos = self.0.iter().position(|(k, _)| k == name)?;
+        self.0.remove(pos).1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+}
+
+/// A failure time as fail2ban computes it: `time.mktime` gives a float,
+/// `calendar.timegm` (zone known) and TAI64N an integer. The distinction
+/// shows in `fail2ban-regex -o row`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stamp {
+    Int(i64),
+    Float(f64),
+}
+
+impl Stamp {
+    pub fn seconds(self) -> f64 {
+        match self {
+            Stamp::Int(i) => i as f64,
+            Stamp::Float(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for Stamp {
+    /// Python's `repr`/`str` of the value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stamp::Int(i) => write!(f, "{i}"),
+            Stamp::Float(x) => f.write_str(&float_repr(*x)),
+        }
+    }
 }

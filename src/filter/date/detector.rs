@@ -11,6 +11,7 @@ use fancy_regex::Captures;
 use super::strptime::YearRange;
 use super::template::{DatePatternError, DateTemplate, LINE_BEGIN};
 use crate::filter::clock::{self, CivilTime};
+use crate::filter::failure::Stamp;
 
 /// fail2ban's default date patterns, in its order.
 const DEFAULT_PATTERNS: &[&str] = &[
@@ -363,7 +364,7 @@ impl DateDetector {
 
     /// The time of a date found by [`match_time`](Self::match_time), or `None`
     /// when the text is not a valid time.
-    pub fn time_of(&self, m: &DateMatch, now: CivilTime) -> Option<f64> {
+    pub fn time_of(&self, m: &DateMatch, now: CivilTime) -> Option<Stamp> {
         self.slots[m.template_index]
             .template
             .time_of(&m.captures, now, self.default_tz)

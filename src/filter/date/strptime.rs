@@ -3,6 +3,7 @@
 //! including the year rules for dates without a year and the zone rules.
 
 use crate::filter::clock::{days_from_civil, CivilTime};
+use crate::filter::failure::Stamp;
 
 /// Zone abbreviations fail2ban knows, with their offsets in hours.
 const TZ_TABLE: &[(f64, &str)] = &[
@@ -300,7 +301,7 @@ pub fn fields_to_time(
     fields: &DateFields,
     now: CivilTime,
     default_tz: Option<i32>,
-) -> Result<i64, DateValueError> {
+) -> Result<Stamp, DateValueError> {
     let bad = |what: &str, v: &str| DateValueError(format!("bad {what} {v:?}"));
     let mut year: Option<i32> = None;
     let mut month: Option<u32> = None;
@@ -419,8 +420,8 @@ pub fn fields_to_time(
         }
     }
     Ok(match tzoffset {
-        Some(_) => result.as_utc_seconds(),
-        None => result.as_local_seconds(),
+        Some(_) => Stamp::Int(result.as_utc_seconds()),
+        None => Stamp::Float(result.as_local_seconds() as f64),
     })
 }
 
@@ -469,7 +470,7 @@ mod tests {
             ],
         };
         let t = fields_to_time(&f, now, Some(0)).unwrap();
-        assert_eq!(CivilTime::from_utc_seconds(t).year, 2004);
+        assert_eq!(CivilTime::from_utc_seconds(t.seconds() as i64).year, 2004);
         let f = DateFields {
             fields: vec![
                 ("b", "Aug"),
@@ -480,6 +481,6 @@ mod tests {
             ],
         };
         let t = fields_to_time(&f, now, Some(0)).unwrap();
-        assert_eq!(CivilTime::from_utc_seconds(t).year, 2005);
+        assert_eq!(CivilTime::from_utc_seconds(t.seconds() as i64).year, 2005);
     }
 }

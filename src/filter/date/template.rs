@@ -12,6 +12,7 @@ use super::strptime::{
     self, DateFields, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES,
 };
 use crate::filter::clock::CivilTime;
+use crate::filter::failure::Stamp;
 use crate::filter::pyregex;
 
 /// The template matches only at the beginning of a line.
@@ -329,7 +330,7 @@ impl DateTemplate {
         m: &Captures<'_, str>,
         now: CivilTime,
         default_tz: Option<i32>,
-    ) -> Result<f64, DateValueError> {
+    ) -> Result<Stamp, DateValueError> {
         match self.kind {
             Kind::Fields => {
                 let mut fields = DateFields::default();
@@ -338,7 +339,7 @@ impl DateTemplate {
                         fields.fields.push((name, v.as_str()));
                     }
                 }
-                strptime::fields_to_time(&fields, now, default_tz).map(|t| t as f64)
+                strptime::fields_to_time(&fields, now, default_tz)
             }
             Kind::Epoch { group, long } => {
                 let v = m.get(group).map(|g| g.as_str()).unwrap_or("");
@@ -347,17 +348,17 @@ impl DateTemplate {
                     .map_err(|_| DateValueError(format!("bad epoch {v:?}")))?;
                 if long && v.len() >= 13 {
                     if v.len() >= 16 && !v.contains('.') {
-                        return Ok(value / 1_000_000.0);
+                        return Ok(Stamp::Float(value / 1_000_000.0));
                     }
-                    return Ok(value / 1000.0);
+                    return Ok(Stamp::Float(value / 1000.0));
                 }
-                Ok(value)
+                Ok(Stamp::Float(value))
             }
             Kind::Tai64n => {
                 let v = m.get(1).map(|g| g.as_str()).unwrap_or("");
                 let hex = v.get(2..17).unwrap_or("");
                 i64::from_str_radix(hex, 16)
-                    .map(|s| s as f64)
+                    .map(Stamp::Int)
                     .map_err(|_| DateValueError(format!("bad TAI64N {v:?}")))
             }
         }
