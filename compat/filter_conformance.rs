@@ -50,106 +50,16 @@ struct FilterRequest {
     options: Vec<(String, String)>,
 }
 
-fn json_to_value(j: &Json) -> Value {
-    match j {
-        Json::Null => Value::None,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Num(n) if n.fract() == 0.0 => Value::Int(*n as i64),
-        Json::Num(n) => Value::Float(*n),
-        Json::Str(s) => Value::Str(s.clone()),
-        Json::Arr(a) => Value::List(a.iter().map(json_to_value).collect()),
-        Json::Obj(_) => Value::None,
-    }
-}
-
-/// The command stream of each requested filter (FilterReader.convert()).
-///
-/// Until ferroban's own reader (`ferroban::config::load_filter`) is on this
-/// branch, the streams come from the installed fail2ban's FilterReader in one
-/// Python run; everything after the stream is ferroban's.
+/// The command stream of each requested filter, read by ferroban's own
+/// reader (fail2ban's FilterReader.convert()).
 fn filter_streams(requests: &[FilterRequest]) -> Vec<Result<Vec<Value>, String>> {
-    let mut input = String::new();
-    for r in requests {
-        let opts: Vec<String> = r
-            .options
-            .iter()
-            .map(|(k, v)| format!("[{},{}]", py_json_str(k), py_json_str(v)))
-            .collect();
-        input.push_str(&format!(
-            "[{},{},[{}]]\n",
-            py_json_str(&r.basedir.to_string_lossy()),
-            py_json_str(&r.name),
-            opts.join(",")
-        ));
-    }
-    let script = r#"
-import sys, json
-sys.path.insert(0, sys.argv[1])
-from fail2ban.client.filterreader import FilterReader
-for line in sys.stdin:
-    basedir, name, opts = json.loads(line)
-    try:
-        f = FilterReader(name, "jail", dict(opts), basedir=basedir, share_config={})
-        if not f.read():
-            raise Exception("cannot read filter %s" % name)
-        f.getOptions({})
-        print(json.dumps({"ok": f.convert()}))
-    except Exception as e:
-        print(json.dumps({"error": str(e)}))
-"#;
-    let module_parent = fail2ban_module()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&module_parent)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (fail2ban's FilterReader reads the filters for now)");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("write requests");
-    }
-    let out = child.wait_with_output().expect("python3 finishes");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let results: Vec<Result<Vec<Value>, String>> = text
-        .lines()
-        .map(|l| {
-            let j = json::parse(l)?;
-            if let Some(e) = j.get("error") {
-                return Err(e.as_str().unwrap_or("error").to_string());
-            }
-            match j.get("ok").map(json_to_value) {
-                Some(Value::List(cmds)) => Ok(cmds),
-                _ => Err(format!("unexpected reader output {l}")),
-            }
+    requests
+        .iter()
+        .map(|r| {
+            ferroban::config::load_filter(Some(&r.basedir), &r.name, "jail", &r.options, "auto")
+                .map_err(|e| e.to_string())
         })
-        .collect();
-    assert_eq!(
-        results.len(),
-        requests.len(),
-        "the filter reader answered every request"
-    );
-    results
-}
-
-fn py_json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+        .collect()
 }
 
 /// Builds a filter the way samplestestcase's `_readFilter` does: only

@@ -7,5 +7,8 @@
 //! (`filter`: tags, regexes, dates), counts failures per host within findtime,
 //! bans hosts that reach maxretry and runs the jail's action.d commands.
 
+pub mod client;
+pub mod config;
 pub mod filter;
+pub mod logging;
 pub mod stream;

@@ -20,6 +20,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     List(Vec<Value>),
     Tuple(Vec<Value>),
+    /// A dict, in insertion order.
+    Dict(Vec<(Value, Value)>),
 }
 
 impl Value {
@@ -84,6 +86,16 @@ impl fmt::Display for Value {
             Value::List(items) => write_seq(f, "[", items, "]"),
             Value::Tuple(items) if items.len() == 1 => write!(f, "({},)", items[0]),
             Value::Tuple(items) => write_seq(f, "(", items, ")"),
+            Value::Dict(items) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod tags;
 pub use builder::{apply_command, FilterBuilder, FilterConfigError};
 pub use engine::{Clock, Filter, LineOutcome, MatchOptions};
 pub use failure::{FailData, Failure, Fields, Stamp, TupleLine};
+pub mod tool;

@@ -371,6 +371,16 @@ impl DateDetector {
             .ok()
     }
 
+    /// How often the template at `index` won in this detector.
+    pub fn hits(&self, index: usize) -> u64 {
+        self.slots[index].hits
+    }
+
+    /// The detector's weight of the template at `index` (hits, template weight, distance).
+    pub fn weight(&self, index: usize) -> f64 {
+        self.slots[index].weight()
+    }
+
     /// The template at `index`.
     pub fn template(&self, index: usize) -> &DateTemplate {
         &self.slots[index].template
