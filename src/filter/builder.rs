@@ -192,6 +192,35 @@ impl FilterBuilder {
         self
     }
 
+    /// The date detector the current datepattern gives (for reporting it).
+    pub fn build_date_detector(&self) -> Result<DateDetector, FilterConfigError> {
+        self.date_detector(&DefaultTemplates::new(self.year_range()))
+    }
+
+    fn date_detector(
+        &self,
+        defaults: &DefaultTemplates,
+    ) -> Result<DateDetector, FilterConfigError> {
+        let mut dates = DateDetector::new(self.year_range());
+        dates.default_tz = self.logtimezone;
+        for p in &self.datepatterns {
+            dates
+                .append_pattern(p, defaults)
+                .map_err(FilterConfigError::DatePattern)?;
+        }
+        Ok(dates)
+    }
+
+    fn year_range(&self) -> YearRange {
+        // fail2ban builds `%ExY` from the real current year even when "now" is frozen.
+        let now_year = CivilTime::from_local_seconds(Clock::System.now() as i64).year;
+        if self.regex_tool_years {
+            YearRange::regex_tool(now_year)
+        } else {
+            YearRange::server(now_year)
+        }
+    }
+
     /// Compiles the regexes and date templates.
     pub fn build(&self) -> Result<Filter, FilterConfigError> {
         let multiline = self.maxlines > 1;
@@ -232,21 +261,9 @@ impl FilterBuilder {
                 option: "ignoreregex",
                 error,
             })?;
-        // fail2ban builds `%ExY` from the real current year even when "now" is frozen.
-        let now_year = CivilTime::from_local_seconds(Clock::System.now() as i64).year;
-        let years = if self.regex_tool_years {
-            YearRange::regex_tool(now_year)
-        } else {
-            YearRange::server(now_year)
-        };
+        let years = self.year_range();
         let defaults = DefaultTemplates::new(years);
-        let mut dates = DateDetector::new(years);
-        dates.default_tz = self.logtimezone;
-        for p in &self.datepatterns {
-            dates
-                .append_pattern(p, &defaults)
-                .map_err(FilterConfigError::DatePattern)?;
-        }
+        let dates = self.date_detector(&defaults)?;
         Ok(Filter::assemble(
             prefregex,
             failregex,

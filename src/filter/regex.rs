@@ -77,7 +77,8 @@ impl FilterRegex {
             return Err(RegexError::Empty);
         }
         let expanded = globals_to_local_flags(&expanded);
-        let mut translated = pyregex::translate(&expanded).map_err(RegexError::Translate)?;
+        let mut translated = pyregex::translate(&tags::without_ipv6_lookbehind(&expanded))
+            .map_err(RegexError::Translate)?;
         if multiline {
             translated = format!("(?m){translated}");
         }

@@ -39,6 +39,8 @@ const DEFAULT_PATTERNS: &[&str] = &[
 pub struct DefaultTemplates {
     plain: Vec<Arc<DateTemplate>>,
     with_anchored: Vec<Arc<DateTemplate>>,
+    /// fail2ban's pattern-cache keys of the anchored twins.
+    anchored_keys: Vec<String>,
 }
 
 impl DefaultTemplates {
@@ -52,13 +54,16 @@ impl DefaultTemplates {
             })
             .collect();
         let mut anchored = Vec::new();
+        let mut anchored_keys = Vec::new();
         for t in &plain {
             if t.name.starts_with("{^LN-BEG}") || t.name.starts_with('^') {
                 continue;
             }
-            let twin = anchored_twin(t, years, &|s| format!("{{^LN-BEG}}{s}"))
-                .expect("anchored default is valid");
+            let wrapped = format!("{{^LN-BEG}}{}", t.anchor_source());
+            let twin =
+                DateTemplate::from_pattern(&wrapped, years).expect("anchored default is valid");
             if twin.name != t.name {
+                anchored_keys.push(pattern_cache_key(&wrapped));
                 let mut twin = twin;
                 twin.weight = 100.0;
                 anchored.push(Arc::new(twin));
@@ -69,6 +74,7 @@ impl DefaultTemplates {
         DefaultTemplates {
             plain,
             with_anchored,
+            anchored_keys,
         }
     }
 }
@@ -205,11 +211,7 @@ impl DateDetector {
         pattern: &str,
         defaults: &DefaultTemplates,
     ) -> Result<(), DatePatternError> {
-        let key = if pattern.contains('%') {
-            pattern.to_string()
-        } else {
-            pattern.to_uppercase()
-        };
+        let key = pattern_cache_key(pattern);
         match key.as_str() {
             "{^LN-BEG}" => {
                 self.add_default_templates(defaults, true);
@@ -234,7 +236,13 @@ impl DateDetector {
                 Ok(())
             }
             _ => {
-                let t = DateTemplate::from_pattern(pattern, self.years)?;
+                let mut t = DateTemplate::from_pattern(pattern, self.years)?;
+                // fail2ban caches templates by this key process-wide, and gives
+                // the anchored default twins weight 100: a datepattern with the
+                // same key is that same object, weight included.
+                if defaults.anchored_keys.contains(&key) {
+                    t.weight = 100.0;
+                }
                 self.push(Arc::new(t), false)
             }
         }
@@ -413,6 +421,15 @@ impl DateDetector {
             self.first_unused += 1;
         }
         pos
+    }
+}
+
+/// fail2ban's `DD_patternCache` key of a pattern.
+fn pattern_cache_key(pattern: &str) -> String {
+    if pattern.contains('%') {
+        pattern.to_string()
+    } else {
+        pattern.to_uppercase()
     }
 }
 
