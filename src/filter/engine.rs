@@ -613,9 +613,7 @@ impl Filter {
         let mut merged = match cached {
             Some(mut g) => {
                 if let Some(u) = fail.get("user").filter(|u| !u.is_empty()) {
-                    g.users
-                        .get_or_insert_with(BTreeSet::new)
-                        .insert(u.to_string());
+                    g.add_user(u);
                 }
                 users = g.users.clone();
                 if g.fields.remove("nofail").is_some_and(|v| !v.is_empty()) {
@@ -645,7 +643,7 @@ impl Filter {
             None => {
                 if flags & FORGET == 0 {
                     if let Some(u) = fail.get("user").filter(|u| !u.is_empty()).map(String::from) {
-                        fail.users.get_or_insert_with(BTreeSet::new).insert(u);
+                        fail.add_user(&u);
                     }
                     users = fail.users.clone();
                     self.mlfid_cache.set(mlfid, fail.clone(), now);

@@ -68,6 +68,17 @@ impl FailData {
         self.get(name).is_some_and(|v| !v.is_empty())
     }
 
+    /// Adds a user to `users`, creating the set (and its place among the
+    /// fields, which `-o row` shows) on first use, as fail2ban's `_updateUsers`.
+    pub fn add_user(&mut self, user: &str) {
+        if self.users.is_none() {
+            self.fields.insert("users", None);
+        }
+        self.users
+            .get_or_insert_with(BTreeSet::new)
+            .insert(user.to_string());
+    }
+
     /// Whether this match says "not a failure" (`<F-NOFAIL>` and friends).
     pub fn is_nofail(&self) -> bool {
         self.is_set("nofail")

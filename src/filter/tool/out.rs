@@ -21,18 +21,18 @@ pub fn data_repr(data: &FailData) -> String {
     let mut items: Vec<String> = data
         .fields
         .iter()
-        .map(|(k, v)| {
-            format!(
+        .map(|(k, v)| match (k, &data.users) {
+            ("users", Some(users)) => {
+                let set: Vec<String> = users.iter().map(|u| str_repr(u)).collect();
+                format!("'users': {{{}}}", set.join(", "))
+            }
+            _ => format!(
                 "{}: {}",
                 str_repr(k),
                 v.map(str_repr).unwrap_or_else(|| "None".into())
-            )
+            ),
         })
         .collect();
-    if let Some(users) = &data.users {
-        let set: Vec<String> = users.iter().map(|u| str_repr(u)).collect();
-        items.push(format!("'users': {{{}}}", set.join(", ")));
-    }
     if let Some(ip) = &data.ip {
         items.push(format!("'ip': {}", str_repr(ip)));
     }
