@@ -2,7 +2,13 @@
 //! and `datetime.now()` do it, so that the system's `TZ` rules (DST gaps and
 //! overlaps included) give the same answers as in fail2ban.
 
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    static LAST_MKTIME: Cell<Option<(CivilTime, i64)>> = const { Cell::new(None) };
+    static LAST_LOCALTIME: Cell<Option<(i64, CivilTime)>> = const { Cell::new(None) };
+}
 
 /// A broken-down civil time (no zone attached).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +48,23 @@ impl CivilTime {
     /// Seconds since the epoch for this time read in the local zone
     /// (`time.mktime` with `tm_isdst = -1`).
     pub fn as_local_seconds(&self) -> i64 {
+        // glibc's mktime re-checks the zone file on every call; log lines come
+        // in order, so remembering the last minute avoids almost all calls.
+        // Zone offsets change on whole minutes, so the second is added after.
+        let minute = CivilTime { second: 0, ..*self };
+        LAST_MKTIME.with(|cache| {
+            if let Some((key, value)) = cache.get() {
+                if key == minute {
+                    return value + i64::from(self.second);
+                }
+            }
+            let value = minute.mktime();
+            cache.set(Some((minute, value)));
+            value + i64::from(self.second)
+        })
+    }
+
+    fn mktime(&self) -> i64 {
         // SAFETY: tm is fully initialised and mktime only reads/writes it.
         unsafe {
             let mut tm: libc::tm = std::mem::zeroed();
@@ -58,6 +81,19 @@ impl CivilTime {
 
     /// The local civil time of `seconds` since the epoch.
     pub fn from_local_seconds(seconds: i64) -> CivilTime {
+        LAST_LOCALTIME.with(|cache| {
+            if let Some((key, value)) = cache.get() {
+                if key == seconds {
+                    return value;
+                }
+            }
+            let value = CivilTime::localtime(seconds);
+            cache.set(Some((seconds, value)));
+            value
+        })
+    }
+
+    fn localtime(seconds: i64) -> CivilTime {
         // SAFETY: localtime_r writes into the tm we own.
         unsafe {
             let mut tm: libc::tm = std::mem::zeroed();
@@ -104,6 +140,8 @@ pub fn init_timezone() {
     }
     // SAFETY: tzset only reads the environment and initialises libc globals.
     unsafe { tzset() }
+    LAST_MKTIME.with(|c| c.set(None));
+    LAST_LOCALTIME.with(|c| c.set(None));
 }
 
 /// The current time in seconds since the epoch.

@@ -4,7 +4,7 @@
 //! multi-line failure-id (mlfid) merging.
 
 use std::cell::Cell;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use fancy_regex::Captures;
 
@@ -67,8 +67,6 @@ pub struct LineOutcome {
     pub ignored_by: Vec<usize>,
     /// Whether the prefregex matched (when there is one).
     pub prefregex_matched: bool,
-    /// The line with its date text removed.
-    pub without_date: String,
 }
 
 /// What a search of the buffer found: the groups and which buffered lines it covered.
@@ -79,8 +77,11 @@ struct BufferMatch {
 }
 
 /// Multi-line failure data kept per mlfid (fail2ban keeps 100 entries for 5 minutes).
+#[derive(Default)]
 struct MlfidCache {
-    entries: VecDeque<(String, f64, FailData)>,
+    entries: HashMap<String, (f64, FailData)>,
+    /// Keys in insertion order, for evicting the oldest entry.
+    order: VecDeque<String>,
 }
 
 const MLFID_CACHE_SIZE: usize = 100;
@@ -88,33 +89,38 @@ const MLFID_CACHE_SECONDS: f64 = 300.0;
 
 impl MlfidCache {
     fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        self.entries
-            .retain(|(_, t, _)| now - *t <= MLFID_CACHE_SECONDS);
-        self.entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, _, d)| d.clone())
+        let (set_at, data) = self.entries.get(key)?;
+        if now - *set_at > MLFID_CACHE_SECONDS {
+            self.unset(key);
+            return None;
+        }
+        Some(data.clone())
     }
 
     fn set(&mut self, key: &str, data: FailData, now: f64) {
-        if let Some(e) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
-            e.2 = data;
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = data;
             return;
         }
         if self.entries.len() >= MLFID_CACHE_SIZE {
-            self.entries.pop_front();
+            if let Some(oldest) = self.order.pop_front() {
+                self.entries.remove(&oldest);
+            }
         }
-        self.entries.push_back((key.to_string(), now, data));
+        self.order.push_back(key.to_string());
+        self.entries.insert(key.to_string(), (now, data));
     }
 
     fn update_if_present(&mut self, key: &str, data: &FailData) {
-        if let Some(e) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
-            e.2 = data.clone();
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = data.clone();
         }
     }
 
     fn unset(&mut self, key: &str) {
-        self.entries.retain(|(k, _, _)| k != key);
+        if self.entries.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
     }
 }
 
@@ -162,9 +168,7 @@ impl Filter {
             buffer: Vec::new(),
             last_date: None,
             last_time_text: String::new(),
-            mlfid_cache: MlfidCache {
-                entries: VecDeque::new(),
-            },
+            mlfid_cache: MlfidCache::default(),
             abandoned_reported: Cell::new(false),
             no_date_reported: false,
         }
@@ -393,10 +397,7 @@ impl Filter {
         date: Option<Stamp>,
         no_date: bool,
     ) -> LineOutcome {
-        let mut outcome = LineOutcome {
-            without_date: tuple.without_date(),
-            ..LineOutcome::default()
-        };
+        let mut outcome = LineOutcome::default();
         let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
         let default_kind = if raw_default {
             AddressKind::Raw
@@ -412,7 +413,12 @@ impl Filter {
         } else {
             self.buffer = vec![tuple];
         }
-        let org = self.buffer.clone();
+        // A single-line buffer is only read below; taking it saves a copy per line.
+        let org = if self.maxlines > 1 {
+            self.buffer.clone()
+        } else {
+            std::mem::take(&mut self.buffer)
+        };
         let mut text = Some(self.buffer_text(&org));
 
         if !self.ignoreregex.is_empty()

@@ -60,6 +60,97 @@ pub struct FilterRegex {
     /// `alt_*` groups and the field each one fills in when that is empty.
     alternates: Vec<(String, String)>,
     skiplines_groups: usize,
+    /// Text every match must contain, as a literal search (memchr-based in
+    /// the regex crate): lines without it are skipped unsearched.
+    required: Option<Compiled>,
+}
+
+/// A literal run of at least this many characters is worth a prefilter.
+const MIN_REQUIRED_LITERAL: usize = 3;
+
+/// The longest literal every match of the Python regex `regex` must contain:
+/// a run of plain characters outside any group, class or alternation.
+/// `None` when there is none, or when flags could change its meaning.
+pub fn required_literal(regex: &str) -> Option<String> {
+    if regex.contains("(?i") || regex.contains("(?x") || regex.contains("(?u") {
+        return None;
+    }
+    let chars: Vec<char> = regex.chars().collect();
+    let mut depth = 0usize;
+    let mut best = String::new();
+    let mut run = String::new();
+    let mut i = 0;
+    let finish = |run: &mut String, best: &mut String| {
+        if run.chars().count() > best.chars().count() {
+            *best = run.clone();
+        }
+        run.clear();
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        // The character (if any) this token contributes at the top level.
+        let (literal, next) = match c {
+            '\\' => match chars.get(i + 1) {
+                Some(e) if !e.is_alphanumeric() => (Some(*e), i + 2),
+                Some(_) => (None, i + 2),
+                None => return None,
+            },
+            '[' => {
+                let mut j = i + 1;
+                if chars.get(j) == Some(&'^') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += if chars[j] == '\\' { 2 } else { 1 };
+                }
+                (None, j + 1)
+            }
+            '(' => {
+                depth += 1;
+                (None, i + 1)
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                (None, i + 1)
+            }
+            '|' if depth == 0 => return None,
+            '{' => {
+                // A `{m,n}` quantifier: its digits are not text to look for.
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == ',') {
+                    j += 1;
+                }
+                (
+                    None,
+                    if chars.get(j) == Some(&'}') {
+                        j + 1
+                    } else {
+                        i + 1
+                    },
+                )
+            }
+            '.' | '^' | '$' | '|' | '*' | '+' | '?' | '}' => (None, i + 1),
+            c => (Some(c), i + 1),
+        };
+        let quantifier = chars.get(next).copied();
+        match literal {
+            Some(l) if depth == 0 => match quantifier {
+                Some('?') | Some('*') | Some('{') => finish(&mut run, &mut best),
+                Some('+') => {
+                    run.push(l);
+                    finish(&mut run, &mut best);
+                }
+                _ => run.push(l),
+            },
+            _ => finish(&mut run, &mut best),
+        }
+        i = next;
+    }
+    finish(&mut run, &mut best);
+    (best.chars().count() >= MIN_REQUIRED_LITERAL).then_some(best)
 }
 
 /// Python `re.sub` of fail2ban's `R_GLOB2LOCFLAGS`: `((?i)x)` becomes `(?i:x)`.
@@ -113,12 +204,15 @@ impl FilterRegex {
             .iter()
             .filter(|n| n.starts_with("skiplines"))
             .count();
+        let required = required_literal(&expanded)
+            .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok());
         Ok(FilterRegex {
             expanded,
             compiled,
             group_names,
             alternates,
             skiplines_groups,
+            required,
         })
     }
 
@@ -131,6 +225,11 @@ impl FilterRegex {
 
     /// Searches `text`.
     pub fn search<'t>(&self, text: &'t str) -> Result<Option<Captures<'t, str>>, SearchAbandoned> {
+        if let Some(required) = &self.required {
+            if !required.is_match(text).unwrap_or(true) {
+                return Ok(None);
+            }
+        }
         self.compiled.captures(text).map_err(|_| SearchAbandoned)
     }
 
@@ -207,6 +306,22 @@ mod tests {
             FilterRegex::new(r"^n=<F-ALT_USER1>\w+</F-ALT_USER1> <HOST>$", "no", false).unwrap();
         let m = r.search("n=eve 1.2.3.4").unwrap().unwrap();
         assert_eq!(r.groups(&m).get("user1"), Some("eve"));
+    }
+
+    #[test]
+    fn required_literals_are_safe() {
+        assert_eq!(
+            required_literal(r"^\s*LOGIN FAILED, (?:x|y)* ip=\[<HOST>\]"),
+            Some("LOGIN FAILED, ".into())
+        );
+        assert_eq!(required_literal(r"abcd?e"), Some("abc".into()));
+        assert_eq!(required_literal(r"a|bcdef"), None);
+        assert_eq!(required_literal(r"(?i)abcdef"), None);
+        assert_eq!(required_literal(r"x[abc]yz"), None);
+        assert_eq!(required_literal(r"foo\.bar+s"), Some("foo.bar".into()));
+        assert_eq!(required_literal(r"(abc|def)gh"), None);
+        assert_eq!(required_literal(r"^[a-z\-]{3,15}\(\S*"), None);
+        assert_eq!(required_literal(r"x{2,3}abcd"), Some("abcd".into()));
     }
 
     #[test]

@@ -78,6 +78,42 @@ pub struct DateTemplate {
     pub matches: AtomicU64,
     kind: Kind,
     regex: Regex,
+    /// The regex without its word-bound lookaheads, when that leaves a
+    /// regex fancy-regex runs on its linear engine; the bounds are then
+    /// checked by hand (see [`DateTemplate::search`]).
+    unbounded: Option<Unbounded>,
+    /// Capture group index and strptime key of each named group.
+    fields: Vec<(usize, String)>,
+}
+
+/// A template regex with its word-bound lookaheads taken out.
+#[derive(Debug)]
+struct Unbounded {
+    regex: Regex,
+    word_begin: bool,
+    word_end: bool,
+}
+
+const WORD_BEGIN_LOOKAHEAD: &str = r"(?=^|\b|\W)";
+const WORD_END_LOOKAHEAD: &str = r"(?=\b|\W|$)";
+
+/// Python's `\w` for one character.
+fn is_word(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// `(?=^|\b|\W)` at byte `pos` of `text`.
+fn word_begin_holds(text: &str, pos: usize) -> bool {
+    let before = text[..pos].chars().next_back();
+    let after = text[pos..].chars().next();
+    pos == 0 || is_word(before) != is_word(after) || (after.is_some() && !is_word(after))
+}
+
+/// `(?=\b|\W|$)` at byte `pos` of `text`.
+fn word_end_holds(text: &str, pos: usize) -> bool {
+    let before = text[..pos].chars().next_back();
+    let after = text[pos..].chars().next();
+    is_word(before) != is_word(after) || after.is_none_or(|c| !is_word(Some(c)))
 }
 
 /// Python `re.compile` of the helper expressions fail2ban applies to patterns.
@@ -295,6 +331,7 @@ impl DateTemplate {
         }
         let translated = pyregex::translate(&regex).map_err(|e| e.to_string())?;
         let compiled = Regex::new(&translated).map_err(|e| format!("{e}"))?;
+        let unbounded = Self::unbounded(&regex, flags);
         Ok(DateTemplate {
             name,
             pattern: None,
@@ -303,7 +340,49 @@ impl DateTemplate {
             weight: 1.0,
             matches: AtomicU64::new(0),
             kind,
+            unbounded,
+            fields: compiled
+                .capture_names()
+                .enumerate()
+                .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+                .collect(),
             regex: compiled,
+        })
+    }
+
+    /// The regex without the word-bound lookaheads fail2ban adds, if the rest
+    /// needs no backtracking engine.
+    fn unbounded(regex: &str, flags: u8) -> Option<Unbounded> {
+        let (global, body) = match regex.strip_prefix("(?iu)") {
+            Some(rest) => ("(?iu)", rest),
+            None => ("", regex),
+        };
+        let word_begin = flags & WORD_BEGIN != 0;
+        let word_end = flags & WORD_END != 0;
+        let body = if word_begin {
+            body.strip_prefix(WORD_BEGIN_LOOKAHEAD)?
+        } else {
+            body
+        };
+        let body = if word_end {
+            body.strip_suffix(WORD_END_LOOKAHEAD)?
+        } else {
+            body
+        };
+        let core = format!("{global}{body}");
+        let translated = pyregex::translate(&core).ok()?;
+        // Only worth it when nothing else needs the backtracking engine.
+        if ["(?=", "(?!", "(?<", "(?(", "(?P="]
+            .iter()
+            .any(|f| core.contains(f))
+        {
+            return None;
+        }
+        let regex = Regex::new(&translated).ok()?;
+        Some(Unbounded {
+            regex,
+            word_begin,
+            word_end,
         })
     }
 
@@ -313,11 +392,26 @@ impl DateTemplate {
         if start > end || !line.is_char_boundary(end) || !line.is_char_boundary(start) {
             return None;
         }
-        let found = self
-            .regex
-            .captures_from_pos(&line[..end], start)
-            .ok()
-            .flatten();
+        let text = &line[..end];
+        let found = match &self.unbounded {
+            Some(u) => match u.regex.captures_from_pos(text, start).ok().flatten() {
+                // Without its core the whole template cannot match.
+                None => None,
+                // The leftmost, highest-priority core match is Python's answer
+                // when the bounds hold there; otherwise let the full regex decide.
+                Some(m) => {
+                    let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
+                    if (!u.word_begin || word_begin_holds(text, whole.start))
+                        && (!u.word_end || word_end_holds(text, whole.end))
+                    {
+                        Some(m)
+                    } else {
+                        self.regex.captures_from_pos(text, start).ok().flatten()
+                    }
+                }
+            },
+            None => self.regex.captures_from_pos(text, start).ok().flatten(),
+        };
         if found.is_some() {
             self.matches.fetch_add(1, Ordering::Relaxed);
         }
@@ -334,8 +428,8 @@ impl DateTemplate {
         match self.kind {
             Kind::Fields => {
                 let mut fields = DateFields::default();
-                for name in self.regex.capture_names().flatten() {
-                    if let Some(v) = m.name(name) {
+                for (i, name) in &self.fields {
+                    if let Some(v) = m.get(*i) {
                         fields.fields.push((name, v.as_str()));
                     }
                 }
