@@ -348,11 +348,6 @@ fn io_failed(e: io::Error) -> Failed {
     Failed(format!("ERROR: {e}"))
 }
 
-/// The lines of a log file: only complete lines (an unterminated last line is ignored, as in fail2ban).
-fn file_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split_inclusive('\n').filter(|l| l.ends_with('\n'))
-}
-
 fn run(options: Options, stdout: &mut impl Write) -> Result<(), Failed> {
     let quiet = options.out.is_some();
     let mut session = Session {
@@ -423,11 +418,9 @@ fn run(options: Options, stdout: &mut impl Write) -> Result<(), Failed> {
         check_find_time: false,
     };
 
-    let content: String;
-    let lines: Vec<&str> = if Path::new(log).is_file() {
-        let bytes =
-            std::fs::read(log).map_err(|e| Failed(format!("ERROR: cannot read {log}: {e}")))?;
-        content = String::from_utf8_lossy(&bytes).into_owned();
+    let file = if Path::new(log).is_file() {
+        let file = std::fs::File::open(log)
+            .map_err(|e| Failed(format!("ERROR: cannot read {log}: {e}")))?;
         session
             .say(&format!("Use         log file : {log}"))
             .map_err(io_failed)?;
@@ -435,7 +428,12 @@ fn run(options: Options, stdout: &mut impl Write) -> Result<(), Failed> {
         session
             .say(&format!("Use         encoding : {enc}"))
             .map_err(io_failed)?;
-        file_lines(&content).collect()
+        Some(file)
+    } else {
+        None
+    };
+    let lines: Vec<&str> = if file.is_some() {
+        Vec::new()
     } else if filter.maxlines() <= 1 && !log.contains('\n') {
         session
             .say(&format!(
@@ -480,7 +478,11 @@ fn run(options: Options, stdout: &mut impl Write) -> Result<(), Failed> {
         verbose_date: opts.verbose_date,
     };
     let mut tool = RegexTool::new(filter, failregex, ignoreregex, report, &mut session.out);
-    tool.process(lines.into_iter()).map_err(io_failed)?;
+    match file {
+        Some(f) => tool.process_reader(io::BufReader::with_capacity(1 << 16, f)),
+        None => tool.process(lines.into_iter()),
+    }
+    .map_err(io_failed)?;
     tool.print_report().map_err(io_failed)?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 pub mod out;
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 
 use super::engine::{Filter, LineOutcome};
 use super::failure::Failure;
@@ -94,14 +94,36 @@ impl<W: Write> RegexTool<W> {
     pub fn process<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> io::Result<()> {
         let started = std::time::Instant::now();
         for line in lines {
-            let line = line.trim_end_matches(['\r', '\n']);
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            self.process_one(line)?;
+            self.process_text(line)?;
         }
         self.elapsed = Some(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Processes the complete lines read from `reader`, one at a time (an
+    /// unterminated last line is ignored, as fail2ban does).
+    pub fn process_reader(&mut self, mut reader: impl BufRead) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            if reader.read_until(b'\n', &mut raw)? == 0 || raw.last() != Some(&b'\n') {
+                break;
+            }
+            let line = String::from_utf8_lossy(&raw);
+            self.process_text(&line)?;
+        }
+        self.elapsed = Some(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// One line as read: terminators stripped, comments and empty lines skipped.
+    fn process_text(&mut self, line: &str) -> io::Result<()> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.starts_with('#') || line.is_empty() {
+            return Ok(());
+        }
+        self.process_one(line)
     }
 
     fn process_one(&mut self, line: &str) -> io::Result<()> {
