@@ -12,7 +12,7 @@ use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
 use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
-use super::regex::{FilterRegex, FAILURE_ID_GROUPS};
+use super::regex::{CandidateSet, FilterRegex, FAILURE_ID_GROUPS};
 
 /// Where "now" comes from: the system clock, or a fixed time (tests).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,6 +133,7 @@ pub struct Filter {
     pub(crate) use_dns: String,
     pub(crate) dates: DateDetector,
     pub(crate) defaults: DefaultTemplates,
+    fail_candidates: CandidateSet,
     pub options: MatchOptions,
     pub clock: Clock,
     buffer: Vec<TupleLine>,
@@ -156,6 +157,7 @@ impl Filter {
         clock: Clock,
     ) -> Filter {
         Filter {
+            fail_candidates: CandidateSet::new(&failregex),
             prefregex,
             failregex,
             ignoreregex,
@@ -444,15 +446,21 @@ impl Filter {
             }
         }
 
+        let mut candidates: Option<Vec<bool>> = None;
         for index in 0..self.failregex.len() {
-            let t = match &text {
-                Some(t) => t.clone(),
+            let t = match text.take() {
+                Some(t) => t,
                 None => {
-                    let t = self.buffer_text(&self.buffer.clone());
-                    text = Some(t.clone());
-                    t
+                    candidates = None;
+                    self.buffer_text(&self.buffer.clone())
                 }
             };
+            let may_match = candidates.get_or_insert_with(|| self.fail_candidates.candidates(&t));
+            if !may_match[index] {
+                text = Some(t);
+                continue;
+            }
+            text = Some(t.clone());
             let Some(found) = self.search_buffer(RegexRef::Fail(index), &t, &org) else {
                 continue;
             };

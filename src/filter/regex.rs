@@ -60,6 +60,8 @@ pub struct FilterRegex {
     /// `alt_*` groups and the field each one fills in when that is empty.
     alternates: Vec<(String, String)>,
     skiplines_groups: usize,
+    /// The pattern in fancy-regex syntax.
+    translated: String,
     /// Text every match must contain, as a literal search (memchr-based in
     /// the regex crate): lines without it are skipped unsearched.
     required: Option<Compiled>,
@@ -173,7 +175,7 @@ impl FilterRegex {
         if multiline {
             translated = format!("(?m){translated}");
         }
-        let compiled = RegexBuilder::new(&translated)
+        let compiled = RegexBuilder::new(translated.as_str())
             .backtrack_limit(BACKTRACK_LIMIT)
             .build()
             .map_err(|e| RegexError::Compile {
@@ -208,6 +210,7 @@ impl FilterRegex {
             .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok());
         Ok(FilterRegex {
             expanded,
+            translated,
             compiled,
             group_names,
             alternates,
@@ -265,6 +268,58 @@ impl FilterRegex {
             }
         }
         joined.lines().map(String::from).collect()
+    }
+}
+
+/// One pass over a text that tells which of several regexes can match it:
+/// the regexes that need no backtracking engine run together as a
+/// `regex::RegexSet` (one automaton), the others are always candidates.
+#[derive(Debug)]
+pub struct CandidateSet {
+    set: Option<regex::RegexSet>,
+    /// For each regex: its index in the set, or `None` if it is not in it.
+    slot: Vec<Option<usize>>,
+}
+
+impl CandidateSet {
+    pub fn new(regexes: &[FilterRegex]) -> CandidateSet {
+        let mut patterns = Vec::new();
+        let mut slot = Vec::with_capacity(regexes.len());
+        for r in regexes {
+            // The regex crate accepts exactly the patterns fancy-regex would hand it whole.
+            if regex::Regex::new(&r.translated).is_ok() {
+                slot.push(Some(patterns.len()));
+                patterns.push(r.translated.clone());
+            } else {
+                slot.push(None);
+            }
+        }
+        let set = (patterns.len() > 1)
+            .then(|| {
+                regex::RegexSetBuilder::new(&patterns)
+                    .dfa_size_limit(4 << 20)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        if set.is_none() {
+            slot.iter_mut().for_each(|s| *s = None);
+        }
+        CandidateSet { set, slot }
+    }
+
+    /// Which regexes may match `text` (`true` for those outside the set).
+    pub fn candidates(&self, text: &str) -> Vec<bool> {
+        match &self.set {
+            Some(set) => {
+                let matched = set.matches(text);
+                self.slot
+                    .iter()
+                    .map(|s| s.is_none_or(|i| matched.matched(i)))
+                    .collect()
+            }
+            None => vec![true; self.slot.len()],
+        }
     }
 }
 
