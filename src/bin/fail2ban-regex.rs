@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 
+use ferroban::filter::builder::{read_setting, Setting};
 use ferroban::filter::tool::{RegexStat, RegexTool, ReportOptions};
 use ferroban::filter::{Clock, FilterBuilder, MatchOptions};
 use ferroban::stream::{str_repr, Value};
@@ -296,20 +297,12 @@ impl<W: Write> Session<W> {
         ignoreregex: &mut Vec<RegexStat>,
     ) -> Result<(), Failed> {
         for cmd in commands {
-            let Some(items) = cmd.as_list() else { continue };
-            let option = items.get(2).and_then(Value::as_str).unwrap_or("");
-            let values: Vec<String> = match items.first().and_then(Value::as_str) {
-                Some("multi-set") => items
-                    .get(3)
-                    .and_then(Value::as_list)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(value_text)
-                    .collect(),
-                Some("set") => items[3.min(items.len())..].iter().map(value_text).collect(),
-                _ => continue,
+            let Some(Setting { option, values }) =
+                read_setting(cmd).map_err(|e| Failed(format!("ERROR: {e}")))?
+            else {
+                continue;
             };
-            match option {
+            match option.as_str() {
                 "prefregex" => {
                     for v in &values {
                         self.builder.prefregex(v);
@@ -334,13 +327,6 @@ impl<W: Write> Session<W> {
             }
         }
         Ok(())
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

@@ -285,6 +285,39 @@ fn value_text(v: &Value) -> String {
     }
 }
 
+/// A setting carried by a stream command: the option and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub option: String,
+    pub values: Vec<String>,
+}
+
+/// Reads `set JAIL OPTION VALUE…` and `multi-set JAIL OPTION [VALUES]`;
+/// `Ok(None)` for commands with another verb.
+pub fn read_setting(command: &Value) -> Result<Option<Setting>, FilterConfigError> {
+    let bad = || FilterConfigError::BadCommand {
+        command: command.to_string(),
+    };
+    let items = command.as_list().ok_or_else(bad)?;
+    let verb = items.first().and_then(Value::as_str).ok_or_else(bad)?;
+    let option = items.get(2).and_then(Value::as_str).ok_or_else(bad)?;
+    let values: Vec<String> = match verb {
+        "set" => items[3..].iter().map(value_text).collect(),
+        "multi-set" => items
+            .get(3)
+            .and_then(Value::as_list)
+            .ok_or_else(bad)?
+            .iter()
+            .map(value_text)
+            .collect(),
+        _ => return Ok(None),
+    };
+    Ok(Some(Setting {
+        option: option.to_string(),
+        values,
+    }))
+}
+
 /// Applies one command-stream command to `builder`, as fail2ban's server
 /// does for `set JAIL OPTION VALUE` and `multi-set JAIL OPTION [VALUES]`.
 /// Returns `Ok(false)` for a well-formed command that is not a filter option.
@@ -295,22 +328,10 @@ pub fn apply_command(
     let bad = || FilterConfigError::BadCommand {
         command: command.to_string(),
     };
-    let items = command.as_list().ok_or_else(bad)?;
-    let verb = items.first().and_then(Value::as_str).ok_or_else(bad)?;
-    let option = items.get(2).and_then(Value::as_str).ok_or_else(bad)?;
-    let values: Vec<String> = match verb {
-        "set" => items[3..].iter().map(value_text).collect(),
-        "multi-set" => match items.get(3) {
-            Some(v) => v
-                .as_list()
-                .ok_or_else(bad)?
-                .iter()
-                .map(value_text)
-                .collect(),
-            None => return Err(bad()),
-        },
-        _ => return Ok(false),
+    let Some(Setting { option, values }) = read_setting(command)? else {
+        return Ok(false);
     };
+    let option = option.as_str();
     let single = || values.first().cloned().ok_or_else(bad);
     match option {
         "prefregex" => {
