@@ -236,11 +236,6 @@ impl FilterRegex {
         self.compiled.captures(text).map_err(|_| SearchAbandoned)
     }
 
-    /// Whether `text` matches, cheaper than [`search`](Self::search).
-    pub fn is_match(&self, text: &str) -> Result<bool, SearchAbandoned> {
-        self.compiled.is_match(text).map_err(|_| SearchAbandoned)
-    }
-
     /// The named groups of a match, with the alternates merged in
     /// (fail2ban's `getGroups`). Groups that did not take part are absent.
     pub fn groups(&self, m: &Captures<'_, str>) -> Fields {
