@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod duration;
 pub mod failure;
+pub mod filter;
 pub mod logging;
 pub mod protocol;
 pub mod pyexpr;

@@ -1,0 +1,9 @@
+//! Date detection: strptime-style field codes, date templates, and the
+//! detector that picks a template for each line.
+
+pub mod detector;
+pub mod strptime;
+pub mod template;
+
+pub use detector::{DateDetector, DateMatch, DefaultTemplates};
+pub use template::{DatePatternError, DateTemplate};

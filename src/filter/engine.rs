@@ -1,0 +1,699 @@
+//! The filter engine: turns each log line into failures the way fail2ban's
+//! `Filter.processLine`/`findFailure` do: date detection, the line buffer
+//! for multi-line regexes, prefregex, failregex, ignoreregex, and the
+//! multi-line failure-id (mlfid) merging.
+
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use fancy_regex::Captures;
+
+use super::clock::{self, CivilTime};
+use super::date::{DateDetector, DefaultTemplates};
+use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
+use super::host::{self, AddressKind};
+use super::regex::{CandidateSet, FilterRegex, FAILURE_ID_GROUPS};
+
+/// Where "now" comes from: the system clock, or a fixed time (tests).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clock {
+    System,
+    Fixed(f64),
+}
+
+impl Clock {
+    pub fn now(&self) -> f64 {
+        match self {
+            Clock::System => clock::now_seconds(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
+    /// Local civil "now" (fail2ban's `MyTime.now()`).
+    pub fn now_civil(&self) -> CivilTime {
+        CivilTime::from_local_seconds(self.now().floor() as i64)
+    }
+}
+
+/// Switches that callers of the engine set as fail2ban's callers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// Try every failregex on a line instead of stopping at the first match.
+    pub check_all_regex: bool,
+    /// Keep hosts as matched instead of resolving names.
+    pub return_raw_host: bool,
+    /// Drop multi-line failures that have no host yet.
+    pub ignore_pending: bool,
+    /// Skip matches without a date (the server does; the tools do not).
+    pub check_find_time: bool,
+}
+
+impl Default for MatchOptions {
+    fn default() -> MatchOptions {
+        MatchOptions {
+            check_all_regex: false,
+            return_raw_host: false,
+            ignore_pending: true,
+            check_find_time: true,
+        }
+    }
+}
+
+/// Everything a filter learnt from one line.
+#[derive(Debug, Default)]
+pub struct LineOutcome {
+    pub failures: Vec<Failure>,
+    /// Indexes of the ignoreregexes that matched.
+    pub ignored_by: Vec<usize>,
+    /// Whether the prefregex matched (when there is one).
+    pub prefregex_matched: bool,
+}
+
+/// What a search of the buffer found: the groups and which buffered lines it covered.
+struct BufferMatch {
+    groups: Fields,
+    matched: Vec<TupleLine>,
+    unmatched: Vec<TupleLine>,
+}
+
+/// Multi-line failure data kept per mlfid (fail2ban keeps 100 entries for 5 minutes).
+#[derive(Default)]
+struct MlfidCache {
+    entries: HashMap<String, (f64, FailData)>,
+    /// Keys in insertion order, for evicting the oldest entry.
+    order: VecDeque<String>,
+}
+
+const MLFID_CACHE_SIZE: usize = 100;
+const MLFID_CACHE_SECONDS: f64 = 300.0;
+
+impl MlfidCache {
+    fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let (set_at, data) = self.entries.get(key)?;
+        if now - *set_at > MLFID_CACHE_SECONDS {
+            self.unset(key);
+            return None;
+        }
+        Some(data.clone())
+    }
+
+    fn set(&mut self, key: &str, data: FailData, now: f64) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = data;
+            return;
+        }
+        if self.entries.len() >= MLFID_CACHE_SIZE {
+            if let Some(oldest) = self.order.pop_front() {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.order.push_back(key.to_string());
+        self.entries.insert(key.to_string(), (now, data));
+    }
+
+    fn update_if_present(&mut self, key: &str, data: &FailData) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = data.clone();
+        }
+    }
+
+    fn unset(&mut self, key: &str) {
+        if self.entries.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+/// A configured filter for one jail. Build it with [`FilterBuilder`](super::FilterBuilder).
+pub struct Filter {
+    pub(crate) prefregex: Option<FilterRegex>,
+    pub(crate) failregex: Vec<FilterRegex>,
+    pub(crate) ignoreregex: Vec<FilterRegex>,
+    pub(crate) maxlines: usize,
+    pub(crate) use_dns: String,
+    pub(crate) dates: DateDetector,
+    pub(crate) defaults: DefaultTemplates,
+    fail_candidates: CandidateSet,
+    pub options: MatchOptions,
+    pub clock: Clock,
+    buffer: Vec<TupleLine>,
+    last_date: Option<Stamp>,
+    last_time_text: String,
+    mlfid_cache: MlfidCache,
+    abandoned_reported: Cell<bool>,
+    no_date_reported: bool,
+}
+
+impl Filter {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        prefregex: Option<FilterRegex>,
+        failregex: Vec<FilterRegex>,
+        ignoreregex: Vec<FilterRegex>,
+        maxlines: usize,
+        use_dns: String,
+        dates: DateDetector,
+        defaults: DefaultTemplates,
+        clock: Clock,
+    ) -> Filter {
+        Filter {
+            fail_candidates: CandidateSet::new(&failregex),
+            prefregex,
+            failregex,
+            ignoreregex,
+            maxlines,
+            use_dns,
+            dates,
+            defaults,
+            options: MatchOptions::default(),
+            clock,
+            buffer: Vec::new(),
+            last_date: None,
+            last_time_text: String::new(),
+            mlfid_cache: MlfidCache::default(),
+            abandoned_reported: Cell::new(false),
+            no_date_reported: false,
+        }
+    }
+
+    pub fn failregex(&self) -> &[FilterRegex] {
+        &self.failregex
+    }
+
+    pub fn ignoreregex(&self) -> &[FilterRegex] {
+        &self.ignoreregex
+    }
+
+    pub fn prefregex(&self) -> Option<&FilterRegex> {
+        self.prefregex.as_ref()
+    }
+
+    pub fn maxlines(&self) -> usize {
+        self.maxlines
+    }
+
+    pub fn date_detector(&self) -> &DateDetector {
+        &self.dates
+    }
+
+    /// The lines currently buffered for multi-line matching.
+    pub fn buffer(&self) -> &[TupleLine] {
+        &self.buffer
+    }
+
+    /// Processes one line (without its line terminator), finding its date.
+    pub fn process_line(&mut self, line: &str) -> LineOutcome {
+        if self.dates.is_empty() {
+            self.dates.add_default_templates(&self.defaults, false);
+        }
+        let mut no_date = false;
+        let mut date = None;
+        let now = self.clock.now();
+        let tuple = match self.dates.match_time(line) {
+            Some(m) => {
+                let range = m.date_range();
+                let tuple = TupleLine {
+                    before: line[..range.start].to_string(),
+                    date: line[range.clone()].to_string(),
+                    after: line[range.end..].to_string(),
+                };
+                if !tuple.date.is_empty() {
+                    date = self.dates.time_of(&m, self.clock.now_civil());
+                    match date {
+                        Some(d) => {
+                            self.last_time_text = tuple.date.clone();
+                            self.last_date = Some(d);
+                        }
+                        None => log::error!("findFailure failed to parse timeText: {}", tuple.date),
+                    }
+                    tuple
+                } else if self.last_date.is_some_and(|d| d.seconds() > now - 60.0) {
+                    date = self.last_date;
+                    TupleLine {
+                        before: String::new(),
+                        date: self.last_time_text.clone(),
+                        after: line.to_string(),
+                    }
+                } else {
+                    date = Some(Stamp::Float(now));
+                    tuple
+                }
+            }
+            None => TupleLine::undated(line),
+        };
+        let mut tuple = tuple;
+        if date.is_none() {
+            no_date = true;
+            if self.last_date.is_some_and(|d| d.seconds() > now - 60.0) {
+                tuple = TupleLine {
+                    before: String::new(),
+                    date: self.last_time_text.clone(),
+                    after: line.to_string(),
+                };
+                date = self.last_date;
+            }
+        }
+        self.find_failure(tuple, date, no_date)
+    }
+
+    /// Processes a line whose date is already known (journal entries).
+    pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
+        self.last_time_text = tuple.date.clone();
+        self.last_date = Some(date);
+        self.find_failure(tuple, Some(date), false)
+    }
+
+    fn buffer_text(&self, lines: &[TupleLine]) -> String {
+        if self.maxlines <= 1 && lines.len() == 1 {
+            // Python matches `line + "\n"` where `$` also matches before that
+            // final newline; without the newline, fancy-regex's `$` agrees.
+            return lines[0].without_date();
+        }
+        let mut s = String::new();
+        for l in lines {
+            s.push_str(&l.before);
+            s.push_str(&l.after);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Searches `text`, reporting a runaway search once per filter.
+    fn search<'t>(&self, regex: &FilterRegex, text: &'t str) -> Option<Captures<'t, str>> {
+        match regex.search(text) {
+            Ok(m) => m,
+            Err(_) => {
+                if !self.abandoned_reported.replace(true) {
+                    log::warn!(
+                        "Regex search abandoned after too much backtracking (regex {:?}); such lines are treated as not matching",
+                        regex.expanded
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// fail2ban's `Regex.search` with its bookkeeping of matched lines.
+    fn search_buffer(
+        &mut self,
+        which: RegexRef,
+        text: &str,
+        org: &[TupleLine],
+    ) -> Option<BufferMatch> {
+        let regex = self.regex(which);
+        let m = self.search(regex, text)?;
+        let groups = regex.groups(&m);
+        if org.len() <= 1 {
+            return Some(BufferMatch {
+                groups,
+                matched: org.to_vec(),
+                unmatched: Vec::new(),
+            });
+        }
+        let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
+        let line_start = text[..(whole.start + 1).min(text.len())]
+            .rfind('\n')
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        let search_from = if whole.end == 0 {
+            text.len().saturating_sub(1)
+        } else {
+            whole.end - 1
+        };
+        let line_end = text[search_from..]
+            .find('\n')
+            .map(|p| search_from + p + 1)
+            .unwrap_or(text.len());
+        let count1 = text[..line_start].matches('\n').count().min(org.len());
+        let count2 = text[..line_end]
+            .matches('\n')
+            .count()
+            .min(org.len())
+            .max(count1);
+        let mut matched: Vec<TupleLine> = org[count1..count2].to_vec();
+        let mut unmatched: Vec<TupleLine> = org[..count1].to_vec();
+        let mut n = 0;
+        for skipped in regex.skipped_lines(&m) {
+            if let Some(k) = matched[n.min(matched.len())..]
+                .iter()
+                .position(|l| l.without_date() == skipped)
+            {
+                unmatched.push(matched.remove(n + k));
+                n += k;
+            }
+        }
+        unmatched.extend_from_slice(&org[count2..]);
+        Some(BufferMatch {
+            groups,
+            matched,
+            unmatched,
+        })
+    }
+
+    fn regex(&self, which: RegexRef) -> &FilterRegex {
+        match which {
+            RegexRef::Pref => self.prefregex.as_ref().expect("prefregex present"),
+            RegexRef::Fail(i) => &self.failregex[i],
+            RegexRef::Ignore(i) => &self.ignoreregex[i],
+        }
+    }
+
+    /// fail2ban's `_ignoreLine`: the index of the last ignoreregex that matched.
+    fn ignore_line(
+        &mut self,
+        text: &str,
+        org: &[TupleLine],
+        fail: Option<&BufferMatch>,
+        outcome: &mut LineOutcome,
+    ) -> Option<usize> {
+        let (own_text, org): (Option<String>, Vec<TupleLine>) = match fail {
+            Some(f) if self.maxlines > 1 => (Some(self.buffer_text(&f.matched)), f.matched.clone()),
+            _ => (None, org.to_vec()),
+        };
+        let text = own_text.as_deref().unwrap_or(text);
+        let mut found = None;
+        for i in 0..self.ignoreregex.len() {
+            if self
+                .search_buffer(RegexRef::Ignore(i), text, &org)
+                .is_some()
+            {
+                found = Some(i);
+                outcome.ignored_by.push(i);
+                if !self.options.check_all_regex || self.maxlines > 1 {
+                    if let Some(f) = fail {
+                        self.buffer = f.unmatched.clone();
+                    }
+                }
+                if !self.options.check_all_regex {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    fn find_failure(
+        &mut self,
+        tuple: TupleLine,
+        date: Option<Stamp>,
+        no_date: bool,
+    ) -> LineOutcome {
+        let mut outcome = LineOutcome::default();
+        let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
+        let default_kind = if raw_default {
+            AddressKind::Raw
+        } else {
+            AddressKind::Any
+        };
+        if self.maxlines > 1 {
+            self.buffer.push(tuple);
+            if self.buffer.len() > self.maxlines {
+                let excess = self.buffer.len() - self.maxlines;
+                self.buffer.drain(..excess);
+            }
+        } else {
+            self.buffer = vec![tuple];
+        }
+        // A single-line buffer is only read below; taking it saves a copy per line.
+        let org = if self.maxlines > 1 {
+            self.buffer.clone()
+        } else {
+            std::mem::take(&mut self.buffer)
+        };
+        let mut text = Some(self.buffer_text(&org));
+
+        if !self.ignoreregex.is_empty()
+            && (self.ignoreregex.len() as isize) < self.failregex.len() as isize - 2
+        {
+            let t = text.clone().unwrap_or_default();
+            if self.ignore_line(&t, &org, None, &mut outcome).is_some() {
+                return outcome;
+            }
+        }
+
+        let mut pre_groups = Fields::default();
+        if self.prefregex.is_some() {
+            let t = text.clone().unwrap_or_default();
+            let Some(m) = self.search_buffer(RegexRef::Pref, &t, &org) else {
+                return outcome;
+            };
+            outcome.prefregex_matched = true;
+            pre_groups = m.groups;
+            if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
+                self.buffer = vec![TupleLine::undated(&content)];
+                text = None;
+            }
+        }
+
+        let mut candidates: Option<Vec<bool>> = None;
+        for index in 0..self.failregex.len() {
+            let t = match text.take() {
+                Some(t) => t,
+                None => {
+                    candidates = None;
+                    self.buffer_text(&self.buffer.clone())
+                }
+            };
+            let may_match = candidates.get_or_insert_with(|| self.fail_candidates.candidates(&t));
+            if !may_match[index] {
+                text = Some(t);
+                continue;
+            }
+            text = Some(t.clone());
+            let Some(found) = self.search_buffer(RegexRef::Fail(index), &t, &org) else {
+                continue;
+            };
+            if !self.ignoreregex.is_empty()
+                && self
+                    .ignore_line(&t, &org, Some(&found), &mut outcome)
+                    .is_some()
+            {
+                text = None;
+                if !self.options.check_all_regex {
+                    break;
+                }
+                continue;
+            }
+            if no_date {
+                if !self.no_date_reported {
+                    self.no_date_reported = true;
+                    log::warn!("Found a match but no valid date/time found for {:?}. Please try setting a custom date pattern (see man page jail.conf(5)).", org.last().map(|l| l.full()).unwrap_or_default());
+                }
+                if date.is_none() && self.options.check_find_time {
+                    continue;
+                }
+            }
+            if !self.options.check_all_regex || self.maxlines > 1 {
+                self.buffer = found.unmatched.clone();
+                text = None;
+            }
+            let mut fail = FailData {
+                fields: pre_groups.clone(),
+                ..FailData::default()
+            };
+            for (k, v) in found.groups.iter() {
+                fail.fields.insert(k, v.map(String::from));
+            }
+            let mlfid = fail.get("mlfid").map(String::from);
+            let mut keep_cached = false;
+            if let Some(mlfid) = &mlfid {
+                let (merged, cached) = self.merge_failure(mlfid, fail, &found.matched);
+                fail = merged;
+                keep_cached = cached;
+                if fail.is_nofail() && !self.options.check_all_regex {
+                    if keep_cached {
+                        self.mlfid_cache.update_if_present(mlfid, &fail);
+                    }
+                    return outcome;
+                }
+            } else {
+                fail.matches
+                    .extend(found.matched.iter().map(TupleLine::full));
+            }
+            let mut fid = fail.get("fid").map(String::from);
+            let mut raw = raw_default;
+            let mut kind = default_kind;
+            let cidr = fail
+                .get("cidr")
+                .filter(|c| !c.is_empty())
+                .and_then(|c| c.parse::<u32>().ok());
+            let ip = if let Some(ip) = fail.get("ip4") {
+                kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V4);
+                raw = true;
+                Some(ip.to_string())
+            } else if let Some(ip) = fail.get("ip6") {
+                kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V6);
+                raw = true;
+                Some(ip.to_string())
+            } else if let Some(dns) = fail.get("dns") {
+                Some(dns.to_string())
+            } else {
+                if fid.is_none() && mlfid.is_none() {
+                    fid = FAILURE_ID_GROUPS
+                        .iter()
+                        .find_map(|g| fail.get(g))
+                        .map(String::from);
+                    if fid.is_none() {
+                        log::error!(
+                            "No group found in {t:?} using {:?}",
+                            self.failregex[index].expanded
+                        );
+                        continue;
+                    }
+                }
+                raw = true;
+                fid.clone()
+            };
+            let ids: Vec<Option<String>> = match ip {
+                None => {
+                    fail.pending = true;
+                    if keep_cached {
+                        if let Some(m) = &mlfid {
+                            self.mlfid_cache.update_if_present(m, &fail);
+                        }
+                    }
+                    if !self.options.check_all_regex && self.options.ignore_pending {
+                        return outcome;
+                    }
+                    vec![None]
+                }
+                Some(ip) if raw => match fid {
+                    Some(f) if f != ip => {
+                        fail.ip = Some(host::normalize(&ip, kind));
+                        vec![Some(host::normalize(&f, default_kind))]
+                    }
+                    _ => vec![Some(host::normalize(&ip, kind))],
+                },
+                Some(ip) => host::text_to_ips(&ip, &self.use_dns)
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            };
+            if keep_cached {
+                if let Some(m) = &mlfid {
+                    self.mlfid_cache.update_if_present(m, &fail);
+                }
+            }
+            for id in ids {
+                outcome.failures.push(Failure {
+                    regex_index: index,
+                    id,
+                    time: date,
+                    data: fail.clone(),
+                });
+            }
+            if !self.options.check_all_regex {
+                break;
+            }
+        }
+        outcome
+    }
+
+    /// fail2ban's `_mergeFailure`: combines this match with what earlier lines
+    /// of the same multi-line failure id said. Returns the merged data and
+    /// whether it is (still) the cached entry for `mlfid`.
+    fn merge_failure(
+        &mut self,
+        mlfid: &str,
+        mut fail: FailData,
+        matched: &[TupleLine],
+    ) -> (FailData, bool) {
+        const NOFAIL: u8 = 1;
+        const FORGET: u8 = 2;
+        const CACHED_NOFAIL: u8 = 4;
+        const GAINED: u8 = 8;
+        let now = clock::now_seconds();
+        let cached = self.mlfid_cache.get(mlfid, now);
+        let mut users: Option<BTreeSet<String>> = None;
+        let mut flags = 0u8;
+        if fail.is_set("mlfgained") {
+            flags |= GAINED | NOFAIL;
+            if !fail.is_set("nofail") {
+                let gained = fail.fields.get("mlfgained").map(String::from);
+                fail.fields.insert("nofail", gained);
+            }
+        } else if fail.is_set("nofail") {
+            flags |= NOFAIL;
+        }
+        if fail
+            .fields
+            .remove("mlfforget")
+            .is_some_and(|v| !v.is_empty())
+        {
+            flags |= FORGET;
+        }
+        let mut is_cached_entry = false;
+        let mut merged = match cached {
+            Some(mut g) => {
+                if let Some(u) = fail.get("user").filter(|u| !u.is_empty()) {
+                    g.add_user(u);
+                }
+                users = g.users.clone();
+                if g.fields.remove("nofail").is_some_and(|v| !v.is_empty()) {
+                    flags |= CACHED_NOFAIL;
+                }
+                if g.fields.remove("mlfgained").is_some_and(|v| !v.is_empty()) {
+                    flags |= CACHED_NOFAIL;
+                }
+                if flags & GAINED != 0 {
+                    g.pending = false;
+                }
+                if flags & CACHED_NOFAIL == 0 && !g.pending {
+                    g.matches.clear();
+                }
+                for (k, v) in fail.fields.iter() {
+                    if let Some(v) = v {
+                        g.fields.insert(k, Some(v.to_string()));
+                    }
+                }
+                if flags & FORGET != 0 {
+                    self.mlfid_cache.unset(mlfid);
+                } else {
+                    is_cached_entry = true;
+                }
+                g
+            }
+            None => {
+                if flags & FORGET == 0 {
+                    if let Some(u) = fail.get("user").filter(|u| !u.is_empty()).map(String::from) {
+                        fail.add_user(&u);
+                    }
+                    users = fail.users.clone();
+                    self.mlfid_cache.set(mlfid, fail.clone(), now);
+                    is_cached_entry = true;
+                }
+                fail
+            }
+        };
+        let was_pending = std::mem::take(&mut merged.pending);
+        if was_pending || users.as_ref().is_some_and(|u| u.len() > 1) {
+            merged.fields.remove("nofail");
+            merged.fields.remove("mlfgained");
+            flags &= !(GAINED | NOFAIL);
+        }
+        if flags & NOFAIL == 0 {
+            let mut m = std::mem::take(&mut merged.nofail_matches);
+            m.append(&mut merged.matches);
+            if flags & GAINED == 0 {
+                m.extend(matched.iter().map(TupleLine::full));
+            }
+            merged.matches = m;
+        } else if flags & (NOFAIL | FORGET) == NOFAIL {
+            merged
+                .nofail_matches
+                .extend(matched.iter().map(TupleLine::full));
+        }
+        if is_cached_entry {
+            self.mlfid_cache.update_if_present(mlfid, &merged);
+        }
+        (merged, is_cached_entry)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum RegexRef {
+    Pref,
+    Fail(usize),
+    Ignore(usize),
+}

@@ -1,0 +1,393 @@
+//! One compiled filter regex (failregex, ignoreregex or prefregex): tag
+//! expansion, Python-to-fancy-regex translation, compilation, and the search
+//! over a line buffer that tells which buffered lines the match covered
+//! (fail2ban's `Regex`/`FailRegex` classes).
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use fancy_regex::{Captures, Regex as Compiled, RegexBuilder};
+
+use super::failure::Fields;
+use super::pyregex;
+use super::tags;
+
+/// Work bound for one search: beyond this many backtracking steps the
+/// search is abandoned (fail2ban has no bound and can hang for minutes).
+pub const BACKTRACK_LIMIT: usize = 200_000;
+
+/// Groups that identify a failure, in the order fail2ban looks for them.
+pub const FAILURE_ID_GROUPS: [&str; 4] = ["fid", "ip4", "ip6", "dns"];
+
+/// A regex that could not be added to a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegexError {
+    Empty,
+    Translate(pyregex::TranslateError),
+    Compile { regex: String, reason: String },
+    NoFailureId { regex: String },
+}
+
+impl fmt::Display for RegexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegexError::Empty => f.write_str("cannot add an empty regex"),
+            RegexError::Translate(e) => write!(f, "{e}"),
+            RegexError::Compile { regex, reason } => {
+                write!(
+                    f,
+                    "unable to compile regular expression {regex:?}: {reason}"
+                )
+            }
+            RegexError::NoFailureId { regex } => write!(f, "no failure-id group in {regex:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RegexError {}
+
+/// A search that was abandoned because it exceeded [`BACKTRACK_LIMIT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAbandoned;
+
+/// A compiled filter regex.
+#[derive(Debug)]
+pub struct FilterRegex {
+    /// The regex after tag expansion, in Python syntax (what fail2ban shows).
+    pub expanded: String,
+    compiled: Compiled,
+    group_names: Vec<String>,
+    /// `alt_*` groups and the field each one fills in when that is empty.
+    alternates: Vec<(String, String)>,
+    skiplines_groups: usize,
+    /// The pattern in fancy-regex syntax.
+    translated: String,
+    /// Text every match must contain, as a literal search (memchr-based in
+    /// the regex crate): lines without it are skipped unsearched.
+    required: Option<Compiled>,
+}
+
+/// A literal run of at least this many characters is worth a prefilter.
+const MIN_REQUIRED_LITERAL: usize = 3;
+
+/// The longest literal every match of the Python regex `regex` must contain:
+/// a run of plain characters outside any group, class or alternation.
+/// `None` when there is none, or when flags could change its meaning.
+pub fn required_literal(regex: &str) -> Option<String> {
+    if regex.contains("(?i") || regex.contains("(?x") || regex.contains("(?u") {
+        return None;
+    }
+    let chars: Vec<char> = regex.chars().collect();
+    let mut depth = 0usize;
+    let mut best = String::new();
+    let mut run = String::new();
+    let mut i = 0;
+    let finish = |run: &mut String, best: &mut String| {
+        if run.chars().count() > best.chars().count() {
+            *best = run.clone();
+        }
+        run.clear();
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        // The character (if any) this token contributes at the top level.
+        let (literal, next) = match c {
+            '\\' => match chars.get(i + 1) {
+                Some(e) if !e.is_alphanumeric() => (Some(*e), i + 2),
+                Some(_) => (None, i + 2),
+                None => return None,
+            },
+            '[' => {
+                let mut j = i + 1;
+                if chars.get(j) == Some(&'^') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += if chars[j] == '\\' { 2 } else { 1 };
+                }
+                (None, j + 1)
+            }
+            '(' => {
+                depth += 1;
+                (None, i + 1)
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                (None, i + 1)
+            }
+            '|' if depth == 0 => return None,
+            '{' => {
+                // A `{m,n}` quantifier: its digits are not text to look for.
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == ',') {
+                    j += 1;
+                }
+                (
+                    None,
+                    if chars.get(j) == Some(&'}') {
+                        j + 1
+                    } else {
+                        i + 1
+                    },
+                )
+            }
+            '.' | '^' | '$' | '|' | '*' | '+' | '?' | '}' => (None, i + 1),
+            c => (Some(c), i + 1),
+        };
+        let quantifier = chars.get(next).copied();
+        match literal {
+            Some(l) if depth == 0 => match quantifier {
+                Some('?') | Some('*') | Some('{') => finish(&mut run, &mut best),
+                Some('+') => {
+                    run.push(l);
+                    finish(&mut run, &mut best);
+                }
+                _ => run.push(l),
+            },
+            _ => finish(&mut run, &mut best),
+        }
+        i = next;
+    }
+    finish(&mut run, &mut best);
+    (best.chars().count() >= MIN_REQUIRED_LITERAL).then_some(best)
+}
+
+/// Python `re.sub` of fail2ban's `R_GLOB2LOCFLAGS`: `((?i)x)` becomes `(?i:x)`.
+fn globals_to_local_flags(regex: &str) -> String {
+    static CELL: OnceLock<Compiled> = OnceLock::new();
+    let re = CELL.get_or_init(|| Compiled::new(r"(?<!\\)\((?:\?:)?(\(\?[a-z]+)\)").expect("valid"));
+    re.replace_all(regex, "${1}:").into_owned()
+}
+
+impl FilterRegex {
+    /// Expands tags and compiles `regex`; `multiline` when the filter buffers lines.
+    pub fn new(regex: &str, use_dns: &str, multiline: bool) -> Result<FilterRegex, RegexError> {
+        let expanded = tags::expand_tags(regex, use_dns);
+        if expanded.trim_start().is_empty() {
+            return Err(RegexError::Empty);
+        }
+        let expanded = globals_to_local_flags(&expanded);
+        let mut translated = pyregex::translate(&tags::without_ipv6_lookbehind(&expanded))
+            .map_err(RegexError::Translate)?;
+        if multiline {
+            translated = format!("(?m){translated}");
+        }
+        let compiled = RegexBuilder::new(translated.as_str())
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .build()
+            .map_err(|e| RegexError::Compile {
+                regex: expanded.clone(),
+                reason: e.to_string(),
+            })?;
+        let group_names: Vec<String> = compiled
+            .capture_names()
+            .flatten()
+            .map(String::from)
+            .collect();
+        let mut alternates: Vec<(String, String)> = group_names
+            .iter()
+            .filter_map(|name| {
+                let rest = name.strip_prefix("alt_").filter(|r| !r.is_empty())?;
+                // fail2ban's `^alt_(.*?)(?:_\d+)?$`: a `_N` suffix is dropped.
+                let base = match rest.rsplit_once('_') {
+                    Some((base, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
+                        base
+                    }
+                    _ => rest,
+                };
+                Some((name.clone(), tags::group_name_of_tag(base)))
+            })
+            .collect();
+        alternates.sort();
+        let skiplines_groups = group_names
+            .iter()
+            .filter(|n| n.starts_with("skiplines"))
+            .count();
+        let required = required_literal(&expanded)
+            .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok());
+        Ok(FilterRegex {
+            expanded,
+            translated,
+            compiled,
+            group_names,
+            alternates,
+            skiplines_groups,
+            required,
+        })
+    }
+
+    /// Whether the regex has a group that identifies a failure.
+    pub fn has_failure_id(&self) -> bool {
+        self.group_names
+            .iter()
+            .any(|g| FAILURE_ID_GROUPS.contains(&g.as_str()) || g == "mlfid")
+    }
+
+    /// Searches `text`.
+    pub fn search<'t>(&self, text: &'t str) -> Result<Option<Captures<'t, str>>, SearchAbandoned> {
+        if let Some(required) = &self.required {
+            if !required.is_match(text).unwrap_or(true) {
+                return Ok(None);
+            }
+        }
+        self.compiled.captures(text).map_err(|_| SearchAbandoned)
+    }
+
+    /// The named groups of a match, with the alternates merged in
+    /// (fail2ban's `getGroups`). Groups that did not take part are absent.
+    pub fn groups(&self, m: &Captures<'_, str>) -> Fields {
+        let mut out = Fields::default();
+        for n in &self.group_names {
+            out.insert(n, m.name(n).map(|v| v.as_str().to_string()));
+        }
+        for (alt, base) in &self.alternates {
+            let value = out.get(alt).filter(|v| !v.is_empty()).map(String::from);
+            if let Some(v) = value {
+                if out.get(base).is_none_or(str::is_empty) {
+                    out.insert(base, Some(v));
+                }
+            }
+        }
+        out
+    }
+
+    /// The lines captured by `<SKIPLINES>` tags in a match.
+    pub fn skipped_lines(&self, m: &Captures<'_, str>) -> Vec<String> {
+        let mut joined = String::new();
+        for n in 0..self.skiplines_groups {
+            if let Some(v) = m.name(&format!("skiplines{n}")) {
+                joined.push_str(v.as_str());
+            }
+        }
+        joined.lines().map(String::from).collect()
+    }
+}
+
+/// One pass over a text that tells which of several regexes can match it:
+/// the regexes that need no backtracking engine run together as a
+/// `regex::RegexSet` (one automaton), the others are always candidates.
+#[derive(Debug)]
+pub struct CandidateSet {
+    set: Option<regex::RegexSet>,
+    /// For each regex: its index in the set, or `None` if it is not in it.
+    slot: Vec<Option<usize>>,
+}
+
+impl CandidateSet {
+    pub fn new(regexes: &[FilterRegex]) -> CandidateSet {
+        let mut patterns = Vec::new();
+        let mut slot = Vec::with_capacity(regexes.len());
+        for r in regexes {
+            // The regex crate accepts exactly the patterns fancy-regex would hand it whole.
+            if regex::Regex::new(&r.translated).is_ok() {
+                slot.push(Some(patterns.len()));
+                patterns.push(r.translated.clone());
+            } else {
+                slot.push(None);
+            }
+        }
+        let set = (patterns.len() > 1)
+            .then(|| {
+                regex::RegexSetBuilder::new(&patterns)
+                    .dfa_size_limit(4 << 20)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        if set.is_none() {
+            slot.iter_mut().for_each(|s| *s = None);
+        }
+        CandidateSet { set, slot }
+    }
+
+    /// Which regexes may match `text` (`true` for those outside the set).
+    pub fn candidates(&self, text: &str) -> Vec<bool> {
+        match &self.set {
+            Some(set) => {
+                let matched = set.matches(text);
+                self.slot
+                    .iter()
+                    .map(|s| s.is_none_or(|i| matched.matched(i)))
+                    .collect()
+            }
+            None => vec![true; self.slot.len()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_groups_are_found() {
+        let r = FilterRegex::new(
+            r"^Failed for <HOST> user <F-USER>\S+</F-USER>$",
+            "yes",
+            false,
+        )
+        .unwrap();
+        assert!(r.has_failure_id());
+        let m = r
+            .search("Failed for ::ffff:10.0.0.1 user bob")
+            .unwrap()
+            .unwrap();
+        let g = r.groups(&m);
+        assert_eq!(g.get("ip4"), Some("10.0.0.1"), "{g:?}");
+        assert_eq!(g.get("user"), Some("bob"), "{g:?}");
+        assert!(g.iter().any(|(k, v)| k == "ip6" && v.is_none()), "{g:?}");
+    }
+
+    #[test]
+    fn alternate_groups_fill_the_base_field() {
+        let r = FilterRegex::new(
+            r"^(?:u=<F-USER>\w+</F-USER>|n=<F-ALT_USER>\w+</F-ALT_USER>) <HOST>$",
+            "no",
+            false,
+        )
+        .unwrap();
+        let m = r.search("n=eve 1.2.3.4").unwrap().unwrap();
+        assert_eq!(r.groups(&m).get("user"), Some("eve"));
+        // Like fail2ban, only a `_N` suffix is dropped: ALT_USER1 fills `user1`.
+        let r =
+            FilterRegex::new(r"^n=<F-ALT_USER1>\w+</F-ALT_USER1> <HOST>$", "no", false).unwrap();
+        let m = r.search("n=eve 1.2.3.4").unwrap().unwrap();
+        assert_eq!(r.groups(&m).get("user1"), Some("eve"));
+    }
+
+    #[test]
+    fn required_literals_are_safe() {
+        assert_eq!(
+            required_literal(r"^\s*LOGIN FAILED, (?:x|y)* ip=\[<HOST>\]"),
+            Some("LOGIN FAILED, ".into())
+        );
+        assert_eq!(required_literal(r"abcd?e"), Some("abc".into()));
+        assert_eq!(required_literal(r"a|bcdef"), None);
+        assert_eq!(required_literal(r"(?i)abcdef"), None);
+        assert_eq!(required_literal(r"x[abc]yz"), None);
+        assert_eq!(required_literal(r"foo\.bar+s"), Some("foo.bar".into()));
+        assert_eq!(required_literal(r"(abc|def)gh"), None);
+        assert_eq!(required_literal(r"^[a-z\-]{3,15}\(\S*"), None);
+        assert_eq!(required_literal(r"x{2,3}abcd"), Some("abcd".into()));
+    }
+
+    #[test]
+    fn global_flags_become_local() {
+        let r = FilterRegex::new(r"^x((?i)abc) <HOST>$", "no", false).unwrap();
+        assert!(r.search("xABC 1.2.3.4").unwrap().is_some());
+        assert!(r.search("XABC 1.2.3.4").unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_name_the_regex() {
+        assert_eq!(
+            FilterRegex::new("  ", "no", false).unwrap_err(),
+            RegexError::Empty
+        );
+        let e = FilterRegex::new("(unclosed <HOST>", "no", false).unwrap_err();
+        assert!(e.to_string().contains("(unclosed"), "{e}");
+    }
+}
