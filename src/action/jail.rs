@@ -1,0 +1,172 @@
+//! [`JailActions`]: the ordered actions of one jail, built and changed by
+//! the stream's action lines, as fail2ban's `Actions.add` and the
+//! transmitter's `set … action …` do.
+
+use super::command::{Action, ActionBuilder};
+use super::commands::{parse_action_command, ActionCommand};
+use super::error::ActionError;
+use crate::stream::Value;
+
+/// The actions of one jail, in the order they were added.
+#[derive(Clone, Debug)]
+pub struct JailActions {
+    jail: String,
+    actions: Vec<Action>,
+    ipv6_allowed: Option<bool>,
+    bantime: i64,
+}
+
+impl JailActions {
+    pub fn new(jail: impl Into<String>) -> JailActions {
+        JailActions {
+            jail: jail.into(),
+            actions: Vec::new(),
+            ipv6_allowed: None,
+            bantime: 600,
+        }
+    }
+
+    /// `allowipv6` for actions created from now on.
+    pub fn set_ipv6_allowed(&mut self, yes: bool) {
+        self.ipv6_allowed = Some(yes);
+    }
+
+    /// The jail's ban time (shown as `<bantime>` in start/stop commands).
+    pub fn set_bantime(&mut self, seconds: i64) {
+        self.bantime = seconds;
+        for a in &mut self.actions {
+            a.set_jail_bantime(seconds);
+        }
+    }
+
+    pub fn jail(&self) -> &str {
+        &self.jail
+    }
+
+    /// Applies one parsed command for this jail.
+    pub fn apply(&mut self, cmd: &ActionCommand) -> Result<(), ActionError> {
+        match cmd {
+            ActionCommand::Add { name, .. } => {
+                if self.get(name).is_some() {
+                    return Err(ActionError::AlreadyExists {
+                        jail: self.jail.clone(),
+                        name: name.clone(),
+                    });
+                }
+                let mut b = ActionBuilder::new(self.jail.clone(), name.clone());
+                b.jail_bantime(self.bantime);
+                if let Some(yes) = self.ipv6_allowed {
+                    b.ipv6_allowed(yes);
+                }
+                self.actions.push(b.build()?);
+                Ok(())
+            }
+            ActionCommand::Delete { name, .. } => self.remove(name).map(|_| ()),
+            ActionCommand::Set { name, options, .. } => {
+                let action = self.get_mut(name)?;
+                for (k, v) in options {
+                    action.set(k, v.clone())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies a stream line if it is an action line for this jail;
+    /// `Ok(false)` when it is not.
+    pub fn apply_line(&mut self, line: &Value) -> Result<bool, ActionError> {
+        match parse_action_command(line)? {
+            Some(cmd) if cmd.jail() == self.jail => self.apply(&cmd).map(|_| true),
+            _ => Ok(false),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.name() == name)
+    }
+
+    /// The action, or fail2ban's "Invalid Action name" error.
+    pub fn get_mut(&mut self, name: &str) -> Result<&mut Action, ActionError> {
+        let jail = self.jail.clone();
+        self.actions
+            .iter_mut()
+            .find(|a| a.name() == name)
+            .ok_or(ActionError::UnknownAction {
+                jail,
+                name: name.to_string(),
+            })
+    }
+
+    /// Removes an action (without stopping it).
+    pub fn remove(&mut self, name: &str) -> Result<Action, ActionError> {
+        match self.actions.iter().position(|a| a.name() == name) {
+            Some(i) => Ok(self.actions.remove(i)),
+            None => Err(ActionError::UnknownAction {
+                jail: self.jail.clone(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.actions.iter().map(Action::name).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Action> {
+        self.actions.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command;
+
+    #[test]
+    fn builds_from_stream_lines() {
+        let mut j = JailActions::new("sshd");
+        assert!(j
+            .apply_line(&command!["set", "sshd", "addaction", "a"])
+            .unwrap());
+        assert!(!j
+            .apply_line(&command!["set", "other", "addaction", "a"])
+            .unwrap());
+        assert!(j
+            .apply_line(&command![
+                "set",
+                "sshd",
+                "action",
+                "a",
+                "actionban",
+                "echo <ip>"
+            ])
+            .unwrap());
+        assert_eq!(
+            j.get("a").unwrap().get("actionban"),
+            Some(Value::str("echo <ip>"))
+        );
+        let e = j
+            .apply_line(&command!["set", "sshd", "addaction", "a"])
+            .unwrap_err();
+        assert_eq!(e.to_string(), "Action a already exists");
+        let e = j
+            .apply_line(&command!["set", "sshd", "action", "zz", "k", "v"])
+            .unwrap_err();
+        assert_eq!(e.to_string(), "Invalid Action name: zz");
+        j.apply_line(&command!["set", "sshd", "delaction", "a"])
+            .unwrap();
+        assert!(j.is_empty());
+    }
+}
