@@ -27,6 +27,26 @@ use crate::config::dict::Dict;
 use crate::config::tags::py_str;
 use crate::stream::{str_repr, Value};
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Runs a finished command with the action's timeout and says whether it
+/// succeeded. The default is [`runner::execute`]; another one lets a caller
+/// record or redirect commands (dry runs, tests).
+pub type Executor = Arc<dyn Fn(&ShellCommand, &Value) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+struct Exec(Option<Executor>);
+
+impl fmt::Debug for Exec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "custom"
+        } else {
+            "/bin/sh"
+        })
+    }
+}
 
 /// The logger fail2ban's CommandAction uses.
 const TARGET: &str = "fail2ban.CommandAction";
@@ -92,6 +112,7 @@ pub struct ActionBuilder {
     options: Vec<(String, Value)>,
     ipv6_allowed: Option<bool>,
     jail_bantime: i64,
+    executor: Exec,
 }
 
 impl ActionBuilder {
@@ -103,7 +124,14 @@ impl ActionBuilder {
             options: Vec::new(),
             ipv6_allowed: None,
             jail_bantime: 600,
+            executor: Exec(None),
         }
+    }
+
+    /// Runs commands with `executor` instead of `/bin/sh`.
+    pub fn executor(&mut self, executor: Executor) -> &mut Self {
+        self.executor = Exec(Some(executor));
+        self
     }
 
     /// One (key, value) pair exactly as the stream has it (`multi-set` item
@@ -150,6 +178,7 @@ impl ActionBuilder {
             ban_epoch: 0,
             ipv6_allowed: self.ipv6_allowed.unwrap_or_else(ipv6_present),
             jail_bantime: self.jail_bantime,
+            executor: self.executor.clone(),
         };
         action.clear_all_params();
         for (k, v) in &self.options {
@@ -214,6 +243,7 @@ pub struct Action {
     ban_epoch: u64,
     ipv6_allowed: bool,
     jail_bantime: i64,
+    executor: Exec,
 }
 
 impl Action {
@@ -488,7 +518,15 @@ impl Action {
     }
 
     fn exec(&self, cmd: &ShellCommand) -> bool {
-        runner::execute(cmd, &self.timeout()).success
+        match &self.executor.0 {
+            Some(f) => f(cmd, &self.timeout()),
+            None => runner::execute(cmd, &self.timeout()).success,
+        }
+    }
+
+    /// Runs commands with `executor` instead of `/bin/sh` from now on.
+    pub fn set_executor(&mut self, executor: Executor) {
+        self.executor = Exec(Some(executor));
     }
 
     fn execute_operation(

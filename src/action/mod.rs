@@ -38,7 +38,7 @@ pub mod jail;
 pub mod runner;
 pub mod tags;
 
-pub use command::{Action, ActionBuilder};
+pub use command::{Action, ActionBuilder, Executor};
 pub use commands::{parse_action_command, ActionCommand};
 pub use error::ActionError;
 pub use escape::ShellCommand;
