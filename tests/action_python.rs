@@ -12,7 +12,8 @@ mod common;
 use ferroban::action::{ActionBuilder, BanInfo, Executor, ShellCommand};
 use ferroban::config::{compile, ClientSettings, CompileOptions};
 use ferroban::stream::{float_repr, str_repr, Value};
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const HARNESS: &str = r#"
@@ -46,6 +47,7 @@ class Jail:
     def __repr__(self): return "Jail('j')"
 JAIL = Jail()
 LOG = []
+FAILS = []
 def ex(realCmd, timeout=60, **kw):
     LOG.append('EXEC %r T=%r' % (realCmd, timeout))
     s = realCmd if isinstance(realCmd, str) else realCmd[0]
@@ -57,19 +59,25 @@ def info(ip, time, failures, matches, data, bancount, restored):
     t.setBanCount(bancount)
     t.restored = restored
     return Actions.ActionInfo(t, JAIL)
-act = CommandAction(JAIL, 'act')
-act.executeCmd = ex
-for k, v in OPTS:
-    setattr(act, k, v)
-for step in STEPS:
-    name, args = step[0], step[1:]
-    try:
-        r = getattr(act, name)(*[info(*a) for a in args])
-        LOG.append('%s -> %r' % (name, r))
-    except Exception as e:
-        LOG.append('%s ERR %s' % (name, e))
-for l in LOG:
-    print(repr(l))
+def scenario(opts, fails, steps):
+    del LOG[:]
+    FAILS[:] = fails
+    act = CommandAction(JAIL, 'act')
+    act.executeCmd = ex
+    for k, v in opts:
+        setattr(act, k, v)
+    for step in steps:
+        name, args = step[0], step[1:]
+        try:
+            r = getattr(act, name)(*[info(*a) for a in args])
+            LOG.append('%s -> %r' % (name, r))
+        except Exception as e:
+            LOG.append('%s ERR %s' % (name, e))
+    for l in LOG:
+        print(repr(l))
+    print('=====')
+for o, f, s in SCENARIOS:
+    scenario(o, f, s)
 "#;
 
 /// A lifecycle step: an operation name (fail2ban's method name) and, for
@@ -96,7 +104,10 @@ fn py_info(b: &BanInfo) -> String {
     )
 }
 
-fn python(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String> {
+/// One scenario: options, failing words, steps.
+type Scenario<'a> = (&'a [(String, Value)], &'a [&'a str], &'a [Step]);
+
+fn py_scenario((opts, fails, steps): &Scenario) -> String {
     let opts = Value::List(
         opts.iter()
             .map(|(k, v)| Value::List(vec![Value::str(k.clone()), v.clone()]))
@@ -110,26 +121,47 @@ fn python(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<Strin
             None => format!("({},)", str_repr(name)),
         })
         .collect();
-    let script = format!(
-        "OPTS = {opts}\nFAILS = {fails}\nSTEPS = [{}]\n{HARNESS}",
-        steps.join(", ")
-    );
-    let out = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(&script)
+    format!("({opts}, {fails}, [{}])", steps.join(", "))
+}
+
+/// What fail2ban's CommandAction does in each scenario, in one python run.
+fn python_many(scenarios: &[Scenario]) -> Vec<Vec<String>> {
+    let list: Vec<String> = scenarios.iter().map(py_scenario).collect();
+    let script = format!("SCENARIOS = [{}]\n{HARNESS}", list.join(",\n"));
+    let mut child = Command::new("/usr/bin/python3")
+        .arg("-")
         .current_dir("/")
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("/usr/bin/python3 runs");
+    // The script can be larger than a pipe buffer: write it from a thread.
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert!(
         out.status.success(),
         "python harness failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut all = vec![Vec::new()];
+    for line in text.lines() {
+        if line == "=====" {
+            all.push(Vec::new());
+        } else {
+            all.last_mut().unwrap().push(line.to_string());
+        }
+    }
+    all.pop();
+    assert_eq!(all.len(), scenarios.len(), "python output: {text}");
+    all
+}
+
+fn python(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String> {
+    python_many(&[(opts, fails, steps)]).remove(0)
 }
 
 fn ours(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String> {
@@ -179,6 +211,16 @@ fn py_bool(b: bool) -> String {
 fn compare(what: &str, opts: &[(String, Value)], fails: &[&str], steps: &[Step]) {
     common::require_reference();
     let expected = python(opts, fails, steps);
+    compare_with(what, &expected, opts, fails, steps);
+}
+
+fn compare_with(
+    what: &str,
+    expected: &[String],
+    opts: &[(String, Value)],
+    fails: &[&str],
+    steps: &[Step],
+) {
     let got = ours(opts, fails, steps);
     assert!(!expected.is_empty());
     for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
@@ -198,11 +240,11 @@ fn compare(what: &str, opts: &[(String, Value)], fails: &[&str], steps: &[Step])
 type NamedOptions = (String, Vec<(String, Value)>);
 
 /// Options of the stock actions, from the configuration engine on a copy of
-/// /etc/fail2ban with a few more jails enabled.
+/// /etc/fail2ban with a few more jails enabled, and one jail per action.d
+/// file (`all-NAME`).
 fn stock_actions() -> Vec<NamedOptions> {
     let tree = common::Scratch::with_stock("action-python");
-    tree.write(
-        "jail.d/zz-action-test.local",
+    let mut conf = String::from(
         "[courier-iptables]\nenabled = true\nfilter = sshd\nlogpath = /dev/null\n\
          action = iptables[name=Courier, port=143, protocol=tcp]\n\
          [nft]\nenabled = true\nfilter = sshd\nlogpath = /dev/null\n\
@@ -212,6 +254,19 @@ fn stock_actions() -> Vec<NamedOptions> {
          [ipset]\nenabled = true\nfilter = sshd\nlogpath = /dev/null\n\
          banaction = iptables-ipset\naction = %(action_)s\n",
     );
+    let mut files: Vec<String> = std::fs::read_dir(tree.path.join("action.d"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".conf").map(str::to_string))
+        .collect();
+    files.sort();
+    for f in files {
+        conf.push_str(&format!(
+            "[all-{f}]\nenabled = true\nfilter = sshd\nlogpath = /dev/null\naction = {f}[actname=all-{f}]\n"
+        ));
+    }
+    tree.write("jail.d/zz-action-test.local", conf);
     let compiled = compile(
         tree.str(),
         &ClientSettings::default(),
@@ -243,10 +298,13 @@ fn stock_actions() -> Vec<NamedOptions> {
     out
 }
 
-fn stock(name: &str) -> Vec<(String, Value)> {
+fn all_stock() -> &'static [NamedOptions] {
     static STOCK: OnceLock<Vec<NamedOptions>> = OnceLock::new();
-    STOCK
-        .get_or_init(stock_actions)
+    STOCK.get_or_init(stock_actions)
+}
+
+fn stock(name: &str) -> Vec<(String, Value)> {
+    all_stock()
         .iter()
         .find(|(n, _)| n == name)
         .cloned()
@@ -455,4 +513,34 @@ fn start_on_demand_failure_matches_python() {
         ("x?family=inet6", "y"),
     ]);
     compare("start fails on demand", &o, &["start-inet4"], &full_cycle());
+}
+
+#[test]
+fn every_stock_action_matches_python() {
+    common::require_reference();
+    let all: Vec<&NamedOptions> = all_stock()
+        .iter()
+        .filter(|(n, _)| n.starts_with("all-"))
+        .collect();
+    // Every action.d/*.conf gives an action (a few are includes only, with
+    // empty commands, which still must behave the same).
+    assert!(all.len() >= 60, "only {} stock actions compiled", all.len());
+    let steps = full_cycle();
+    let failing = ["iptables", "nft", "mail", "curl"];
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for (_, opts) in &all {
+        scenarios.push((opts, &[], &steps));
+        scenarios.push((opts, &failing, &steps));
+    }
+    let expected = python_many(&scenarios);
+    for ((name, opts), pair) in all.iter().zip(expected.chunks(2)) {
+        compare_with(name, &pair[0], opts, &[], &steps);
+        compare_with(
+            &format!("{name} (failing)"),
+            &pair[1],
+            opts,
+            &failing,
+            &steps,
+        );
+    }
 }
