@@ -14,6 +14,8 @@ pub struct JailActions {
     actions: Vec<Action>,
     ipv6_allowed: Option<bool>,
     bantime: i64,
+    /// During a reload: the actions the new stream added again.
+    reloading: Option<Vec<String>>,
 }
 
 impl JailActions {
@@ -23,6 +25,7 @@ impl JailActions {
             actions: Vec::new(),
             ipv6_allowed: None,
             bantime: 600,
+            reloading: None,
         }
     }
 
@@ -47,6 +50,16 @@ impl JailActions {
     pub fn apply(&mut self, cmd: &ActionCommand) -> Result<(), ActionError> {
         match cmd {
             ActionCommand::Add { name, .. } => {
+                if let (Some(seen), Some(i)) = (
+                    self.reloading.as_mut(),
+                    self.actions.iter().position(|a| a.name() == name),
+                ) {
+                    // fail2ban keeps the action (and what it started) and
+                    // only resets its commands; the stream sets them again.
+                    self.actions[i].clear_all_params();
+                    seen.push(name.clone());
+                    return Ok(());
+                }
                 if self.get(name).is_some() {
                     return Err(ActionError::AlreadyExists {
                         jail: self.jail.clone(),
@@ -59,6 +72,9 @@ impl JailActions {
                     b.ipv6_allowed(yes);
                 }
                 self.actions.push(b.build()?);
+                if let Some(seen) = self.reloading.as_mut() {
+                    seen.push(name.clone());
+                }
                 Ok(())
             }
             ActionCommand::Delete { name, .. } => self.remove(name).map(|_| ()),
@@ -70,6 +86,38 @@ impl JailActions {
                 Ok(())
             }
         }
+    }
+
+    /// Starts a reload (fail2ban's `Actions.reload(begin=True)`): actions
+    /// added again by the stream that follows keep their state and only get
+    /// their properties reset and set again.
+    pub fn begin_reload(&mut self) {
+        self.reloading = Some(Vec::new());
+    }
+
+    /// Ends a reload (`Actions.reload(begin=False)`): runs `actionreload` of
+    /// every action the stream kept, and removes the others, which are
+    /// returned so the engine can unban their tickets and stop them, as
+    /// fail2ban does. Errors of `actionreload` are returned with the action
+    /// name.
+    pub fn end_reload(&mut self) -> (Vec<Action>, Vec<(String, ActionError)>) {
+        let Some(kept) = self.reloading.take() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut errors = Vec::new();
+        let mut removed = Vec::new();
+        let mut i = 0;
+        while i < self.actions.len() {
+            if kept.iter().any(|k| k == self.actions[i].name()) {
+                if let Err(e) = self.actions[i].reload() {
+                    errors.push((self.actions[i].name().to_string(), e));
+                }
+                i += 1;
+            } else {
+                removed.push(self.actions.remove(i));
+            }
+        }
+        (removed, errors)
     }
 
     /// Applies a stream line if it is an action line for this jail;
@@ -168,5 +216,33 @@ mod tests {
         j.apply_line(&command!["set", "sshd", "delaction", "a"])
             .unwrap();
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn reload_keeps_re_added_actions_and_removes_the_others() {
+        let mut j = JailActions::new("sshd");
+        for line in [
+            command!["set", "sshd", "addaction", "keep"],
+            command!["set", "sshd", "action", "keep", "port", "22"],
+            command!["set", "sshd", "action", "keep", "actionban", "true"],
+            command!["set", "sshd", "addaction", "gone"],
+        ] {
+            j.apply_line(&line).unwrap();
+        }
+        j.begin_reload();
+        j.apply_line(&command!["set", "sshd", "addaction", "keep"])
+            .unwrap();
+        j.apply_line(&command!["set", "sshd", "addaction", "new"])
+            .unwrap();
+        let keep = j.get("keep").unwrap();
+        assert_eq!(keep.get("actionban"), Some(Value::str("")));
+        assert_eq!(keep.get("port"), Some(Value::str("22")));
+        let (removed, errors) = j.end_reload();
+        assert!(errors.is_empty());
+        assert_eq!(
+            removed.iter().map(Action::name).collect::<Vec<_>>(),
+            ["gone"]
+        );
+        assert_eq!(j.names(), ["keep", "new"]);
     }
 }

@@ -116,9 +116,9 @@ fn killpg(pgid: i32, sig: i32) {
 /// as the `timeout` property holds it) and logs like fail2ban.
 pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
     let id = NEXT_ID.fetch_add(0x30, Ordering::Relaxed);
-    log::trace!(target: "fail2ban.CommandAction", "{cmd}");
+    log::trace!(target: "fail2ban.action", "{cmd}");
     if cmd.is_empty() {
-        log::debug!(target: "fail2ban.CommandAction", "Nothing to do");
+        log::debug!(target: "fail2ban.action", "Nothing to do");
         return Outcome {
             success: true,
             retcode: Some(0),
