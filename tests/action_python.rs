@@ -68,6 +68,10 @@ def scenario(opts, fails, steps):
         setattr(act, k, v)
     for step in steps:
         name, args = step[0], step[1:]
+        if name.startswith('set:'):
+            k, v = name[4:].split(':=', 1)
+            setattr(act, k, v)
+            continue
         try:
             r = getattr(act, name)(*[info(*a) for a in args])
             LOG.append('%s -> %r' % (name, r))
@@ -81,7 +85,8 @@ for o, f, s in SCENARIOS:
 "#;
 
 /// A lifecycle step: an operation name (fail2ban's method name) and, for
-/// ban/unban/reban, the ban information.
+/// ban/unban/reban/prolong, the ban information; `set:KEY:=VALUE` sets a
+/// property at run time.
 struct Step(&'static str, Option<BanInfo>);
 
 fn py_info(b: &BanInfo) -> String {
@@ -181,6 +186,10 @@ fn ours(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String>
     }
     let mut action = b.build().expect("options are accepted");
     for Step(name, info) in steps {
+        if let Some((k, v)) = name.strip_prefix("set:").and_then(|kv| kv.split_once(":=")) {
+            action.set(k, Value::str(v)).unwrap();
+            continue;
+        }
         let r: Result<String, String> = match (*name, info) {
             ("start", None) => action.start().map(py_bool),
             ("stop", None) => action.stop().map(py_bool),
@@ -420,6 +429,7 @@ fn every_dynamic_tag_matches_python() {
              <matches> | <ipmatches> | <ipjailmatches> | <raw-ticket> | <F-*>",
         ),
         ("actionunban", "unban <ip> <F-USER> <matches>"),
+        ("actionprolong", "prolong <ip> <bantime> <F-USER>"),
         ("name", "j-<port>"),
         ("port", "ssh"),
         ("chain", "<known/chain>"),
@@ -433,6 +443,13 @@ fn every_dynamic_tag_matches_python() {
         Step("ban", Some(v4())),
         Step("ban", Some(v6())),
         Step("ban", Some(raw.clone())),
+        Step("prolong", Some(v4())),
+        // Changed at run time: fail2ban drops its substitution cache.
+        Step("set:port:=imap", None),
+        Step("set:timeout:=2m", None),
+        Step("set:port?family=inet6:=imaps", None),
+        Step("ban", Some(v4())),
+        Step("ban", Some(v6())),
         Step("unban", Some(raw)),
         Step("stop", None),
     ];
