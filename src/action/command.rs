@@ -395,6 +395,8 @@ impl Action {
         }
     }
 
+    /// Families whose state has all bits of `mask` (0: any started family),
+    /// in the order they were first started.
     fn started_families(&self, mask: u8) -> Vec<String> {
         self.started
             .iter()
