@@ -184,4 +184,59 @@ mod tests {
         assert!(parse_action_command(&command!["set", "j", "action", "x", "k"]).is_err());
         assert!(parse_action_command(&command!["multi-set", "j", "action", "x", "k"]).is_err());
     }
+
+    #[test]
+    fn odd_shapes_never_panic() {
+        let odd = [
+            Value::None,
+            Value::List(vec![]),
+            command!["set"],
+            command!["set", "j"],
+            command!["set", "j", "addaction"],
+            Value::List(vec![
+                "set".into(),
+                Value::Int(1),
+                "addaction".into(),
+                "x".into(),
+            ]),
+            Value::List(vec![
+                "set".into(),
+                "j".into(),
+                "addaction".into(),
+                Value::None,
+            ]),
+            command!["set", "j", "addaction", "x", "p"],
+            Value::List(vec![
+                "set".into(),
+                "j".into(),
+                "addaction".into(),
+                "x".into(),
+                Value::Int(3),
+                "{}".into(),
+            ]),
+            command!["set", "j", "delaction", "x", "y"],
+            Value::List(vec![
+                "multi-set".into(),
+                "j".into(),
+                "action".into(),
+                "x".into(),
+                Value::List(vec![Value::List(vec![Value::Int(1), "v".into()])]),
+            ]),
+            Value::List(vec![
+                "multi-set".into(),
+                "j".into(),
+                "action".into(),
+                "x".into(),
+                Value::List(vec![command!["only-key"]]),
+            ]),
+            command!["multi-set", "j", "addaction", "x"],
+        ];
+        for v in odd {
+            match parse_action_command(&v) {
+                Ok(None) => {}
+                Ok(Some(c)) => panic!("{v} parsed as {c:?}"),
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 }
