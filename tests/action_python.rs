@@ -285,12 +285,23 @@ fn stock_actions() -> Vec<NamedOptions> {
         },
     );
     let stream = compiled.stream.expect("the test tree compiles");
+    // The options must be what fail2ban's own client gives for this tree.
+    let reference = common::run({
+        let mut c = common::reference_client();
+        c.args(["-d", "-c", tree.str()]);
+        c
+    });
+    let reference = common::stdout(&reference);
     let mut out = Vec::new();
     for line in &stream {
         let items = line.as_list().unwrap();
         if items.first().and_then(Value::as_str) == Some("multi-set")
             && items.get(2).and_then(Value::as_str) == Some("action")
         {
+            assert!(
+                reference.lines().any(|l| l == line.to_string()),
+                "fail2ban-client -d differs for {line}"
+            );
             let name = items[3].as_str().unwrap().to_string();
             let opts = items[4]
                 .as_list()
