@@ -9,6 +9,18 @@
 //!   stop through `/bin/sh` ([`runner`]), keeping values from log lines out
 //!   of the shell's parser ([`escape`]).
 //!
+//! What the ban engine does with them, as fail2ban's `Actions` thread does:
+//! - jail start: `start()` each action in order (errors are logged as
+//!   `Failed to start jail 'J' action 'A': ERROR`);
+//! - each ban: `ban(&info)` on each action, skipping actions whose
+//!   `norestored()` is true for restored tickets (errors: `Failed to
+//!   execute ban jail 'J' action 'A' info '…': ERROR`); a ticket seen again
+//!   long after its ban triggers `consistency_check(None)`, and tickets
+//!   banned before an action's `ban_epoch()` went up are `reban`ned;
+//! - each unban: `unban(&info)`;
+//! - jail stop: `flush()` for actions that `has_flush()`, `unban` of every
+//!   ticket for the others, then `stop()` in reverse order.
+//!
 //! ```no_run
 //! use ferroban::action::{BanInfo, JailActions};
 //! use ferroban::command;
