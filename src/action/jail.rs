@@ -16,6 +16,9 @@ pub struct JailActions {
     bantime: i64,
     /// During a reload: the actions the new stream added again.
     reloading: Option<Vec<String>>,
+    /// Python actions refused once; later lines about them are ignored so
+    /// the refusal is reported in one line.
+    unsupported: Vec<String>,
 }
 
 impl JailActions {
@@ -26,6 +29,7 @@ impl JailActions {
             ipv6_allowed: None,
             bantime: 600,
             reloading: None,
+            unsupported: Vec::new(),
         }
     }
 
@@ -77,6 +81,11 @@ impl JailActions {
                 }
                 Ok(())
             }
+            ActionCommand::Delete { name, .. } | ActionCommand::Set { name, .. }
+                if self.unsupported.contains(name) =>
+            {
+                Ok(())
+            }
             ActionCommand::Delete { name, .. } => self.remove(name).map(|_| ()),
             ActionCommand::Set { name, options, .. } => {
                 let action = self.get_mut(name)?;
@@ -123,9 +132,17 @@ impl JailActions {
     /// Applies a stream line if it is an action line for this jail;
     /// `Ok(false)` when it is not.
     pub fn apply_line(&mut self, line: &Value) -> Result<bool, ActionError> {
-        match parse_action_command(line)? {
-            Some(cmd) if cmd.jail() == self.jail => self.apply(&cmd).map(|_| true),
-            _ => Ok(false),
+        match parse_action_command(line) {
+            Ok(Some(cmd)) if cmd.jail() == self.jail => self.apply(&cmd).map(|_| true),
+            Ok(_) => Ok(false),
+            Err(ActionError::PythonUnsupported { jail, name, path }) if jail == self.jail => {
+                if !self.unsupported.contains(&name) {
+                    self.unsupported.push(name.clone());
+                }
+                Err(ActionError::PythonUnsupported { jail, name, path })
+            }
+            Err(ActionError::PythonUnsupported { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -216,6 +233,30 @@ mod tests {
         j.apply_line(&command!["set", "sshd", "delaction", "a"])
             .unwrap();
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn a_python_action_is_refused_once() {
+        let mut j = JailActions::new("mail");
+        let e = j
+            .apply_line(&command![
+                "set",
+                "mail",
+                "addaction",
+                "smtp",
+                "/etc/fail2ban/action.d/smtp.py",
+                "{}"
+            ])
+            .unwrap_err();
+        assert!(matches!(e, ActionError::PythonUnsupported { .. }));
+        assert!(j
+            .apply_line(&command!["set", "mail", "action", "smtp", "dest", "root"])
+            .unwrap());
+        assert!(j.is_empty());
+        // Another jail's Python action is not this jail's business.
+        assert!(!j
+            .apply_line(&command!["set", "x", "addaction", "smtp", "/a.py", "{}"])
+            .unwrap());
     }
 
     #[test]
