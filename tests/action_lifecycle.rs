@@ -308,3 +308,112 @@ fn bad_options_and_python_actions_are_clear_errors() {
         .unwrap_err();
     assert!(matches!(e, ActionError::RecursiveTags { .. }), "{e}");
 }
+
+/// Normalises a runner log line: the execution id becomes `ID`.
+fn normalise(msg: &str) -> String {
+    match msg.split_once(" -- ") {
+        Some((id, rest)) if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()) => {
+            format!("ID -- {rest}")
+        }
+        _ => msg.to_string(),
+    }
+}
+
+fn level_name(l: log::Level) -> &'static str {
+    match l {
+        log::Level::Error => "ERROR",
+        log::Level::Warn => "WARNING",
+        log::Level::Info => "INFO",
+        log::Level::Debug => "DEBUG",
+        log::Level::Trace => "TRACE",
+    }
+}
+
+#[test]
+fn runner_logs_match_fail2ban_utils() {
+    use ferroban::action::runner::execute;
+    use ferroban::action::ShellCommand;
+    capture_logs();
+    let cases: [(&str, Value); 5] = [
+        (
+            "echo out-a; echo 'err-a' >&2; exit 3 # cmp-1",
+            Value::Int(5),
+        ),
+        ("echo hello # cmp-2", Value::Int(5)),
+        ("sleep 5 # cmp-3", Value::Float(0.5)),
+        ("ferroban-missing-cmd-cmp-4", Value::Int(5)),
+        ("kill -9 $$ # cmp-5", Value::Int(5)),
+    ];
+    // Python: fail2ban's Utils.executeCmd with its loggers at DEBUG.
+    let list: Vec<String> = cases
+        .iter()
+        .map(|(c, t)| format!("({}, {t})", ferroban::stream::str_repr(c)))
+        .collect();
+    let script = format!(
+        "import logging, sys\n\
+         from fail2ban.server.utils import Utils\n\
+         lg = logging.getLogger('fail2ban')\n\
+         h = logging.StreamHandler(sys.stdout)\n\
+         h.setFormatter(logging.Formatter('%(levelname)s %(name)s %(message)s'))\n\
+         lg.addHandler(h)\n\
+         lg.setLevel(logging.DEBUG)\n\
+         for c, t in [{}]:\n    Utils.executeCmd(c, t)\n    print('=====')\n",
+        list.join(", ")
+    );
+    common::require_reference();
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected: Vec<Vec<String>> = text
+        .split("=====\n")
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            b.lines()
+                .map(|l| {
+                    let (level, rest) = l.split_once(' ').unwrap();
+                    let (name, msg) = rest.split_once(' ').unwrap();
+                    format!("{level} {name} {}", normalise(msg))
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(expected.len(), cases.len(), "{text}");
+
+    for (i, (cmd, timeout)) in cases.iter().enumerate() {
+        execute(&ShellCommand::new(*cmd), timeout);
+        let records = RECORDS.lock().unwrap();
+        // All lines of one execution are logged under the command lock, so
+        // they are contiguous among fail2ban.utils records.
+        let utils: Vec<&(log::Level, String, String)> = records
+            .iter()
+            .filter(|(l, t, _)| t == "fail2ban.utils" && *l <= log::Level::Debug)
+            .collect();
+        let tag = format!("cmp-{}", i + 1);
+        let start = utils
+            .iter()
+            .position(|(_, _, m)| m.contains(" -- exec: ") && m.contains(&tag))
+            .or_else(|| {
+                // A successful command's exec line is below DEBUG: start at
+                // its first line instead.
+                utils
+                    .iter()
+                    .position(|(_, _, m)| m.contains("stdout: 'hello'"))
+            })
+            .unwrap_or_else(|| panic!("no log for {cmd}: {utils:#?}"));
+        let id = utils[start].2.split(' ').next().unwrap().to_string();
+        let got: Vec<String> = utils[start..]
+            .iter()
+            .take_while(|(_, _, m)| m.starts_with(&format!("{id} -- ")) || m.starts_with("HINT on"))
+            .map(|(l, t, m)| format!("{} {t} {}", level_name(*l), normalise(m)))
+            .collect();
+        assert_eq!(got, expected[i], "{cmd}");
+    }
+}
