@@ -7,6 +7,7 @@
 //! (`filter`: tags, regexes, dates), counts failures per host within findtime,
 //! bans hosts that reach maxretry and runs the jail's action.d commands.
 
+pub mod action;
 pub mod ban;
 pub mod client;
 pub mod config;
