@@ -97,6 +97,8 @@ pub enum Added {
 #[derive(Debug, Default)]
 pub struct BanManager {
     bans: HashMap<String, BanTicket>,
+    /// Banned ids in the order they were banned (fail2ban's dict order).
+    order: Vec<String>,
     /// (end in milliseconds, fid): the expiry queue.
     expiries: BTreeSet<(i64, String)>,
     /// The jail's bantime in seconds (-1: forever).
@@ -170,6 +172,7 @@ impl BanManager {
         }
         ticket.ban_count += 1;
         self.total += 1;
+        self.order.push(ticket.fid.clone());
         self.expiries.insert(ticket.end_key(self.ban_time));
         self.bans.insert(ticket.fid.clone(), ticket);
         Added::New
@@ -190,6 +193,7 @@ impl BanManager {
             }
             self.expiries.pop_first();
             if let Some(t) = self.bans.remove(&fid) {
+                self.order.retain(|f| *f != fid);
                 out.push(t);
             }
         }
@@ -199,6 +203,7 @@ impl BanManager {
     /// Removes one ban (`unbanip`).
     pub fn remove(&mut self, fid: &str) -> Option<BanTicket> {
         let t = self.bans.remove(fid)?;
+        self.order.retain(|f| f != fid);
         self.expiries.remove(&t.end_key(self.ban_time));
         Some(t)
     }
@@ -206,9 +211,13 @@ impl BanManager {
     /// Removes every ban (stop, `unban --all`).
     pub fn flush(&mut self) -> Vec<BanTicket> {
         self.expiries.clear();
-        let mut all: Vec<BanTicket> = self.bans.drain().map(|(_, t)| t).collect();
-        all.sort_by(|a, b| a.time.total_cmp(&b.time));
-        all
+        let order = std::mem::take(&mut self.order);
+        order.iter().filter_map(|f| self.bans.remove(f)).collect()
+    }
+
+    /// The banned ids in the order they were banned (as `get JAIL banned`).
+    pub fn ids_in_order(&self) -> Vec<&str> {
+        self.order.iter().map(String::as_str).collect()
     }
 
     /// The banned ids, ordered by the end of their ban (as `get JAIL banip`).

@@ -14,6 +14,7 @@ pub mod config;
 pub mod duration;
 pub mod failure;
 pub mod filter;
+pub mod jail;
 pub mod logging;
 pub mod protocol;
 pub mod pyexpr;

@@ -306,3 +306,92 @@ fn random_and_truncated_requests_get_error_replies() {
         ("Server replied: pong\n".into(), Some(0))
     );
 }
+
+/// A configuration with one jail (no firewall: its action appends to a file).
+fn jail_tree(name: &str, log: &std::path::Path, record: &std::path::Path) -> Scratch {
+    let conf = Scratch::with_stock(name);
+    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    conf.write("fail2ban.local", "[Definition]\ndbfile = None\n");
+    conf.write(
+        "action.d/record.conf",
+        format!(
+            "[Definition]\nactionstart = echo start <name> >> {r}\nactionstop = echo stop <name> >> {r}\n\
+             actionban = echo ban <ip> <failures> >> {r}\nactionunban = echo unban <ip> >> {r}\n",
+            r = record.display()
+        ),
+    );
+    conf.write(
+        "jail.local",
+        format!(
+            "[ctl]\nenabled = true\nfilter = sshd\naction = record\nlogpath = {}\nmaxretry = 3\nfindtime = 10m\nbantime = 1h\n\
+             ignoreip = 127.0.0.1/8 10.0.0.1\n",
+            log.display()
+        ),
+    );
+    conf
+}
+
+#[test]
+fn jails_answer_like_the_real_server() {
+    let scratch = Scratch::new("srv-jail-files");
+    let log = scratch.write("auth.log", "");
+    let (rec_ref, rec_ours) = (scratch.path.join("ref.rec"), scratch.path.join("ours.rec"));
+    let reference = ReferenceServer::start("srv-jail-ref");
+    let ours = OurServer::start("srv-jail-ours", &[]);
+    let conf_ref = jail_tree("srv-jail-conf-ref", &log, &rec_ref);
+    let conf_ours = jail_tree("srv-jail-conf-ours", &log, &rec_ours);
+    for (sock, conf) in [(reference.socket(), &conf_ref), (ours.socket(), &conf_ours)] {
+        let mut c = our_client();
+        c.args(["-c", conf.str()]);
+        assert_eq!(ask(c, &sock, &["reload"]), ("OK\n".into(), Some(0)));
+    }
+    let steps: &[&[&str]] = &[
+        &["status"],
+        &["status", "ctl"],
+        &["get", "ctl", "maxretry"],
+        &["get", "ctl", "findtime"],
+        &["get", "ctl", "bantime"],
+        &["get", "ctl", "failregex"],
+        &["get", "ctl", "prefregex"],
+        &["get", "ctl", "ignoreip"],
+        &["get", "ctl", "logpath"],
+        &["get", "ctl", "datepattern"],
+        &["get", "ctl", "usedns"],
+        &["get", "ctl", "maxlines"],
+        &["get", "ctl", "actions"],
+        &["set", "ctl", "maxretry", "5"],
+        &["set", "ctl", "findtime", "20m"],
+        &["set", "ctl", "bantime", "2h"],
+        &["set", "ctl", "banip", "192.0.2.1", "192.0.2.2"],
+        &["set", "ctl", "banip", "192.0.2.1"],
+        &["get", "ctl", "banned"],
+        &["get", "ctl", "banned", "192.0.2.1", "192.0.2.9"],
+        &["banned"],
+        &["banned", "192.0.2.1", "192.0.2.9"],
+        &["set", "ctl", "unbanip", "192.0.2.2"],
+        &["set", "ctl", "unbanip", "--report-absent", "192.0.2.9"],
+        &["status", "ctl"],
+        &["unban", "--all"],
+        &["status", "ctl", "cymru"],
+        &["set", "ctl", "idle", "on"],
+        &["set", "ctl", "idle", "off"],
+        &["stop", "ctl"],
+        &["status"],
+    ];
+    for args in steps {
+        let expected = ask(our_client(), &reference.socket(), args);
+        assert_eq!(
+            expected,
+            ask(our_client(), &ours.socket(), args),
+            "{args:?}"
+        );
+    }
+    // Our actions ran like the reference's.
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert_eq!(read(&rec_ref), read(&rec_ours));
+    assert!(
+        read(&rec_ours).contains("ban 192.0.2.1"),
+        "{}",
+        read(&rec_ours)
+    );
+}

@@ -124,6 +124,8 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
         SignalPipe::new(&[SIGUSR1]).map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut conns: Vec<Connection> = Vec::new();
     while !state.quit {
+        // Bans may have ended while commands were being served.
+        state.expire(super::state::now());
         let mut fds: Vec<libc::pollfd> = [
             listener.as_raw_fd(),
             term.read.as_raw_fd(),
@@ -137,8 +139,13 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             revents: 0,
         })
         .collect();
+        // Sleep until the next ban ends, or until something happens.
+        let timeout = state.next_expiry().map_or(-1, |end| {
+            (((end - super::state::now()) * 1000.0).ceil().max(0.0) as i64 + 1).min(i32::MAX as i64)
+                as i32
+        });
         // SAFETY: `fds` is a valid array of pollfd for its length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == ErrorKind::Interrupted {
@@ -146,6 +153,7 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             }
             return Err(format!("poll failed: {e}"));
         }
+        state.expire(super::state::now());
         if fds[1].revents != 0 && term.drain() {
             log::info!(target: "fail2ban.server", "Received signal to stop the server");
             state.quit = true;

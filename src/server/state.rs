@@ -2,6 +2,8 @@
 //! its jails. Owned by the event loop; commands get it mutably.
 
 use super::ServerOptions;
+use crate::config::dict::Dict;
+use crate::jail::Jail;
 use crate::logging::ServerLog;
 
 /// Everything a command can read or change.
@@ -13,6 +15,10 @@ pub struct State {
     pub allowipv6: String,
     /// Set by `stop`: the loop ends after answering.
     pub quit: bool,
+    /// The jails, in the order they were added.
+    pub jails: Dict<Jail>,
+    /// Jails present when a reload began, not yet seen again in its stream.
+    pub reloading: Option<Vec<String>>,
 }
 
 impl State {
@@ -23,6 +29,8 @@ impl State {
             syslogsocket: opts.syslogsocket.clone(),
             allowipv6: "auto".into(),
             quit: false,
+            jails: Dict::new(),
+            reloading: None,
         }
     }
 
@@ -37,5 +45,40 @@ impl State {
                 crate::stream::str_repr(&self.logtarget)
             )
         })
+    }
+}
+
+/// The clock, in Unix seconds.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl State {
+    /// Stops every jail (their bans lifted, actions stopped), in reverse order of addition.
+    pub fn stop_all_jails(&mut self) {
+        let names: Vec<String> = self.jails.keys().map(str::to_string).collect();
+        for name in names.iter().rev() {
+            if let Some(mut j) = self.jails.remove(name) {
+                j.stop();
+            }
+        }
+    }
+
+    /// When the next ban of any jail ends.
+    pub fn next_expiry(&self) -> Option<f64> {
+        self.jails
+            .iter()
+            .filter_map(|(_, j)| j.next_expiry())
+            .reduce(f64::min)
+    }
+
+    /// Ends the bans whose time is over.
+    pub fn expire(&mut self, now: f64) {
+        for j in self.jails.values_mut() {
+            j.expire(now);
+        }
     }
 }

@@ -44,10 +44,11 @@ pub fn run(state: &mut State, args: &[Value]) -> Outcome {
         _ => {}
     }
     let option = arg(args, 1)?;
-    if JAIL_OPTIONS.contains(&option.as_str()) || option.starts_with("bantime.") {
-        return Err(unknown_jail(&name));
+    if !(JAIL_OPTIONS.contains(&option.as_str()) || option.starts_with("bantime.")) {
+        return Err(exception(
+            "Invalid command (no get action or not yet implemented)",
+        ));
     }
-    Err(exception(
-        "Invalid command (no get action or not yet implemented)",
-    ))
+    let jail = state.jails.get(&name).ok_or_else(|| unknown_jail(&name))?;
+    jail.get(&option, &args[2..])
 }

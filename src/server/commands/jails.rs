@@ -1,11 +1,19 @@
 //! Commands about jails as a whole: `add`, `start`, `reload`, `banned`,
-//! `unban`, `server-stream`, `config-error`. ferroban's server does not run
-//! jails yet: adding one is refused with a clear error, and the queries
-//! answer for an empty jail list, as fail2ban's server would.
+//! `unban`, `server-stream`, `config-error`.
 
 use super::{arg, dispatch, exception, unknown_jail, Outcome};
+use crate::jail::Jail;
+use crate::protocol::PyException;
 use crate::server::state::State;
 use crate::stream::Value;
+
+fn duplicate_jail(name: &str) -> PyException {
+    PyException {
+        module: "fail2ban.exceptions".into(),
+        name: "DuplicateJailException".into(),
+        args: vec![Value::str(name)],
+    }
+}
 
 pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
     match name {
@@ -17,32 +25,122 @@ pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
                     crate::stream::str_repr(&jail)
                 )));
             }
-            Err(exception(format!(
-                "ferroban's server cannot run jails yet; jail {} was not added",
-                crate::stream::str_repr(&jail)
-            )))
-        }
-        "start" => Err(unknown_jail(&arg(cmd, 1)?)),
-        "reload" => {
-            // An empty reload (no jails configured) succeeds; any jail is refused by `add`.
-            let stream = cmd.get(3).and_then(Value::as_list).unwrap_or(&[]);
-            for c in stream {
-                if let Some(c) = c.as_list() {
-                    dispatch(state, c)?;
+            let backend = cmd
+                .get(2)
+                .map(crate::config::tags::py_str)
+                .unwrap_or_else(|| "auto".into());
+            if let Some(pending) = state.reloading.as_mut() {
+                if let Some(i) = pending.iter().position(|j| *j == jail) {
+                    // A jail kept across a reload: its bans stay, its settings are read again.
+                    pending.remove(i);
+                    log::info!(target: "fail2ban.server", "Reload jail {}", crate::stream::str_repr(&jail));
+                    if let Some(j) = state.jails.get_mut(&jail) {
+                        j.reset_settings();
+                        j.actions.begin_reload();
+                    }
+                    return Ok(Value::Str(jail));
                 }
             }
-            Ok(Value::str("OK"))
+            if state.jails.contains_key(&jail) {
+                return Err(duplicate_jail(&jail));
+            }
+            state.jails.insert(jail.clone(), Jail::new(&jail, &backend));
+            log::info!(target: "fail2ban.jail", "Creating new jail '{jail}'");
+            Ok(Value::Str(jail))
         }
-        "banned" => Ok(Value::List(
-            cmd[1..].iter().map(|_| Value::List(vec![])).collect(),
-        )),
+        "start" => {
+            let jail = arg(cmd, 1)?;
+            let j = state
+                .jails
+                .get_mut(&jail)
+                .ok_or_else(|| unknown_jail(&jail))?;
+            if !j.started {
+                j.start();
+            }
+            Ok(Value::None)
+        }
+        "reload" => {
+            let before: Vec<String> = state.jails.keys().map(str::to_string).collect();
+            state.reloading = Some(before.clone());
+            let stream = cmd.get(3).and_then(Value::as_list).unwrap_or(&[]).to_vec();
+            let mut result = Ok(Value::str("OK"));
+            for c in &stream {
+                if let Some(c) = c.as_list() {
+                    if let Err(e) = dispatch(state, c) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            // Jails the new configuration no longer has are stopped; kept
+            // ones drop the actions it no longer has.
+            let gone = state.reloading.take().unwrap_or_default();
+            for name in &gone {
+                if let Some(mut j) = state.jails.remove(name) {
+                    j.stop();
+                }
+            }
+            for name in before.iter().filter(|n| !gone.contains(n)) {
+                if let Some(j) = state.jails.get_mut(name) {
+                    j.finish_reload();
+                }
+            }
+            log::info!(target: "fail2ban.server", "Reload finished.");
+            result
+        }
+        "banned" => {
+            let ips: Vec<String> = cmd[1..].iter().map(crate::config::tags::py_str).collect();
+            if ips.is_empty() {
+                return Ok(Value::List(
+                    state
+                        .jails
+                        .iter()
+                        .map(|(n, j)| {
+                            Value::Dict(vec![(
+                                Value::str(n),
+                                Value::List(
+                                    j.bans.ids_in_order().into_iter().map(Value::str).collect(),
+                                ),
+                            )])
+                        })
+                        .collect(),
+                ));
+            }
+            Ok(Value::List(
+                ips.iter()
+                    .map(|ip| {
+                        Value::List(
+                            state
+                                .jails
+                                .iter()
+                                .filter(|(_, j)| j.bans.contains(ip))
+                                .map(|(n, _)| Value::str(n))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
         "unban" => {
-            arg(cmd, 1)?;
-            Ok(Value::Int(0))
+            let first = arg(cmd, 1)?;
+            let mut n = 0;
+            for j in state.jails.values_mut() {
+                let ids: Vec<String> = if first == "--all" && cmd.len() == 2 {
+                    j.bans
+                        .ids_in_order()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect()
+                } else {
+                    cmd[1..].iter().map(crate::config::tags::py_str).collect()
+                };
+                n += ids.iter().filter(|ip| j.unban(ip)).count();
+            }
+            Ok(Value::Int(n as i64))
         }
         "server-stream" => {
-            let stream = cmd.get(1).and_then(Value::as_list).unwrap_or(&[]);
-            for c in stream {
+            let stream = cmd.get(1).and_then(Value::as_list).unwrap_or(&[]).to_vec();
+            for c in &stream {
                 if let Some(c) = c.as_list() {
                     dispatch(state, c)?;
                 }

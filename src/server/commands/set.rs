@@ -40,7 +40,7 @@ const JAIL_OPTIONS: [&str; 30] = [
     "action",
 ];
 
-pub fn run(state: &mut State, args: &[Value], _multiple: bool) -> Outcome {
+pub fn run(state: &mut State, args: &[Value], multiple: bool) -> Outcome {
     let name = arg(args, 0)?;
     match name.as_str() {
         "loglevel" => {
@@ -91,11 +91,15 @@ pub fn run(state: &mut State, args: &[Value], _multiple: bool) -> Outcome {
         _ => {}
     }
     let option = arg(args, 1)?;
-    if JAIL_OPTIONS.contains(&option.as_str()) || option.starts_with("bantime.") {
-        return Err(unknown_jail(&name));
+    if !(JAIL_OPTIONS.contains(&option.as_str()) || option.starts_with("bantime.")) {
+        return Err(exception(format!(
+            "Invalid command {} (no set action or not yet implemented)",
+            crate::stream::str_repr(&option)
+        )));
     }
-    Err(exception(format!(
-        "Invalid command {} (no set action or not yet implemented)",
-        crate::stream::str_repr(&option)
-    )))
+    let jail = state
+        .jails
+        .get_mut(&name)
+        .ok_or_else(|| unknown_jail(&name))?;
+    jail.set(&option, &args[2..], multiple, crate::server::state::now())
 }

@@ -1,0 +1,358 @@
+//! One jail: its settings (as `set JAIL …` gives them), and the pipeline
+//! log line → filter → failures within findtime → ban → actions, with bans
+//! ending from the ban manager's ordered expiry queue.
+//!
+//! The jail owns its settings and derives the filter engine from them, so a
+//! changed regex or date pattern rebuilds the engine before the next line.
+
+pub mod ignore;
+pub mod options;
+pub mod status;
+
+use crate::action::{BanInfo, JailActions};
+use crate::ban::{Added, BanManager, BanTicket};
+use crate::failure::{FailManager, Failure};
+use crate::filter::{Filter, FilterBuilder};
+use crate::logging::notice;
+use crate::stream::Value;
+use ignore::IgnoreList;
+
+/// A regex as given and as fail2ban shows it (tags expanded).
+#[derive(Clone, Debug)]
+pub struct RegexSetting {
+    pub raw: String,
+    pub expanded: String,
+}
+
+/// A jail and everything it counts.
+pub struct Jail {
+    pub name: String,
+    pub backend: String,
+    pub prefregex: Option<RegexSetting>,
+    pub failregex: Vec<RegexSetting>,
+    pub ignoreregex: Vec<RegexSetting>,
+    pub usedns: String,
+    pub maxlines: i64,
+    pub datepattern: Option<String>,
+    pub logtimezone: Option<String>,
+    pub logencoding: String,
+    /// (path, start at the end).
+    pub logpaths: Vec<(String, bool)>,
+    pub journalmatch: Vec<Vec<String>>,
+    pub ignore: IgnoreList,
+    pub ignoreself: bool,
+    pub ignorecommand: String,
+    pub ignorecache: Option<Value>,
+    /// `bantime.*` options as given.
+    pub bantime_extra: Vec<(String, Value)>,
+    pub idle: bool,
+    pub started: bool,
+    pub failures: FailManager,
+    pub bans: BanManager,
+    pub actions: JailActions,
+    engine: Option<Filter>,
+}
+
+impl Jail {
+    pub fn new(name: &str, backend: &str) -> Jail {
+        let mut failures = FailManager::new();
+        failures.max_retry = 3;
+        failures.max_time = 600.0;
+        Jail {
+            name: name.to_string(),
+            backend: backend.to_string(),
+            prefregex: None,
+            failregex: Vec::new(),
+            ignoreregex: Vec::new(),
+            usedns: "warn".into(),
+            maxlines: 1,
+            datepattern: None,
+            logtimezone: None,
+            logencoding: "UTF-8".into(),
+            logpaths: Vec::new(),
+            journalmatch: Vec::new(),
+            ignore: IgnoreList::default(),
+            ignoreself: true,
+            ignorecommand: String::new(),
+            ignorecache: None,
+            bantime_extra: Vec::new(),
+            idle: false,
+            started: false,
+            failures,
+            bans: BanManager::new(600),
+            actions: JailActions::new(name),
+            engine: None,
+        }
+    }
+
+    /// Forgets the settings a reload sends again (regexes, log paths, ignore
+    /// list, journal matches); bans and counters stay.
+    pub fn reset_settings(&mut self) {
+        self.prefregex = None;
+        self.failregex.clear();
+        self.ignoreregex.clear();
+        self.logpaths.clear();
+        self.journalmatch.clear();
+        self.ignore = IgnoreList::default();
+        self.filter_changed();
+    }
+
+    /// Ends a reload: actions the new configuration dropped are stopped.
+    pub fn finish_reload(&mut self) {
+        let (removed, errors) = self.actions.end_reload();
+        for (name, e) in errors {
+            log::error!(target: "fail2ban.actions", "Failed to reload jail '{}' action '{name}': {e}", self.name);
+        }
+        for mut a in removed {
+            if let Err(e) = a.stop() {
+                log::error!(target: "fail2ban.actions", "Failed to stop jail '{}' action '{}': {e}", self.name, a.name());
+            }
+        }
+    }
+
+    /// The filter settings as a builder for the engine.
+    fn builder(&self) -> FilterBuilder {
+        let mut b = FilterBuilder::new();
+        b.usedns(&self.usedns);
+        if let Some(p) = &self.prefregex {
+            b.prefregex(&p.raw);
+        }
+        for r in &self.failregex {
+            b.add_failregex(&r.raw);
+        }
+        for r in &self.ignoreregex {
+            b.add_ignoreregex(&r.raw);
+        }
+        let _ = b.maxlines(&self.maxlines.to_string());
+        if let Some(d) = &self.datepattern {
+            b.datepattern(d);
+        }
+        if let Some(z) = &self.logtimezone {
+            let _ = b.logtimezone(z);
+        }
+        b
+    }
+
+    /// Marks the engine out of date after a filter setting changed.
+    pub fn filter_changed(&mut self) {
+        self.engine = None;
+    }
+
+    fn engine(&mut self) -> Option<&mut Filter> {
+        if self.engine.is_none() {
+            match self.builder().build() {
+                Ok(f) => self.engine = Some(f),
+                Err(e) => {
+                    log::error!(target: "fail2ban.filter", "[{}] {e}", self.name);
+                    return None;
+                }
+            }
+        }
+        self.engine.as_mut()
+    }
+
+    /// Whether `ip` must never be banned, logging why as fail2ban does.
+    pub fn is_ignored(&self, ip: &str) -> bool {
+        let own = || ignore::normalise(ip).is_some_and(|a| ignore::own_addresses().contains(&a));
+        let by = if self.ignore.contains(ip) {
+            "ip"
+        } else if self.ignoreself && own() {
+            "ignoreself rule"
+        } else if ignore::command_says_ignore(&self.ignorecommand, ip) {
+            "command"
+        } else {
+            return false;
+        };
+        log::info!(target: "fail2ban.filter", "[{}] Ignore {ip} by {by}", self.name);
+        true
+    }
+
+    /// Runs one log line through the jail: failures are counted, and bans
+    /// made when maxretry is reached. `now` is the clock, for bans.
+    pub fn process_line(&mut self, line: &str, now: f64) {
+        if self.idle {
+            return;
+        }
+        let name = self.name.clone();
+        let Some(engine) = self.engine() else { return };
+        let outcome = engine.process_line(line);
+        for f in outcome.failures {
+            let Some(id) = f.id.clone() else { continue };
+            let ip = f.data.ip.clone().unwrap_or_else(|| id.clone());
+            if self.is_ignored(&ip) {
+                continue;
+            }
+            let time = f.time.map_or(now, |t| t.seconds());
+            notice(
+                "fail2ban.filter",
+                &format!("[{name}] Found {ip} - {}", time_str(time)),
+            );
+            let data = f
+                .data
+                .fields
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+                .collect();
+            self.failures.add_failure(
+                Failure {
+                    fid: id.clone(),
+                    ip,
+                    time,
+                    matches: f.data.matches.clone(),
+                    attempts: 1,
+                    data,
+                },
+                1,
+            );
+            while let Some(ticket) = self.failures.to_ban(None) {
+                self.ban(BanTicket::from_failures(ticket), now);
+            }
+        }
+    }
+
+    /// Bans a ticket (from failures, or `banip`); true for a new ban.
+    pub fn ban(&mut self, ticket: BanTicket, now: f64) -> bool {
+        let ip = ticket.ip.clone();
+        match self.bans.add(ticket, now) {
+            Added::New => {
+                notice("fail2ban.actions", &format!("[{}] Ban {ip}", self.name));
+                let info = self.ban_info(&ip);
+                for a in self.actions.iter_mut() {
+                    if let Err(e) = a.ban(&info) {
+                        log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+                    }
+                }
+                true
+            }
+            Added::Prolonged | Added::AlreadyBanned => {
+                notice(
+                    "fail2ban.actions",
+                    &format!("[{}] {ip} already banned", self.name),
+                );
+                false
+            }
+            Added::Expired => false,
+        }
+    }
+
+    fn ban_info(&self, fid: &str) -> BanInfo {
+        let t = self.bans.get(fid);
+        let bantime = self.bans.ban_time();
+        let mut info = BanInfo::new(
+            fid,
+            t.map_or(0.0, |t| t.time),
+            t.map_or(bantime, |t| t.ban_time(bantime)),
+        );
+        if let Some(t) = t {
+            info.failures = t.attempts as u64;
+            info.matches = t.matches.clone();
+            info.bancount = t.ban_count as u64;
+            info.ticket_bantime = t.bantime;
+            info.data = t
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::str(v.as_str())))
+                .collect();
+        }
+        info.jail_banned = self.bans.len() as u64;
+        info.jail_banned_total = self.bans.total();
+        info.jail_found = self.failures.size() as u64;
+        info.jail_found_total = self.failures.total();
+        info
+    }
+
+    /// Removes a ban and runs the unban actions.
+    pub fn unban(&mut self, fid: &str) -> bool {
+        let info = self.ban_info(fid);
+        let Some(_) = self.bans.remove(fid) else {
+            return false;
+        };
+        self.run_unban(info);
+        true
+    }
+
+    fn run_unban(&mut self, info: BanInfo) {
+        notice(
+            "fail2ban.actions",
+            &format!("[{}] Unban {}", self.name, info.ip),
+        );
+        for a in self.actions.iter_mut() {
+            if let Err(e) = a.unban(&info) {
+                log::error!(target: "fail2ban.actions", "Failed to execute unban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+            }
+        }
+    }
+
+    /// Ends the bans whose time is over.
+    pub fn expire(&mut self, now: f64) {
+        let bantime = self.bans.ban_time();
+        for t in self.bans.take_expired(now) {
+            let mut info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
+            info.failures = t.attempts as u64;
+            info.matches = t.matches.clone();
+            self.run_unban(info);
+        }
+    }
+
+    /// When the next ban ends.
+    pub fn next_expiry(&self) -> Option<f64> {
+        self.bans.next_expiry()
+    }
+
+    /// Starts the jail: actions whose start is not deferred to the first ban.
+    pub fn start(&mut self) {
+        for a in self.actions.iter_mut() {
+            if let Err(e) = a.start() {
+                log::error!(target: "fail2ban.actions", "Failed to start jail '{}' action '{}': {e}", self.name, a.name());
+            }
+        }
+        self.started = true;
+        log::info!(target: "fail2ban.jail", "Jail '{}' started", self.name);
+    }
+
+    /// Stops the jail: every ban is lifted (flushed where the action can),
+    /// then the actions are stopped.
+    pub fn stop(&mut self) {
+        let bantime = self.bans.ban_time();
+        let all = self.bans.flush();
+        for t in &all {
+            notice(
+                "fail2ban.actions",
+                &format!("[{}] Unban {}", self.name, t.ip),
+            );
+        }
+        for a in self.actions.iter_mut() {
+            let flushed = a.has_flush() && a.flush().unwrap_or(false);
+            if !flushed {
+                for t in &all {
+                    let info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
+                    if let Err(e) = a.unban(&info) {
+                        log::error!(target: "fail2ban.actions", "Failed to execute unban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), t.ip);
+                    }
+                }
+            }
+            if let Err(e) = a.stop() {
+                log::error!(target: "fail2ban.actions", "Failed to stop jail '{}' action '{}': {e}", self.name, a.name());
+            }
+        }
+        self.started = false;
+        log::info!(target: "fail2ban.jail", "Jail '{}' stopped", self.name);
+    }
+}
+
+/// fail2ban's `MyTime.time2str`: local time, `YYYY-MM-DD HH:MM:SS`.
+pub fn time_str(t: f64) -> String {
+    let secs = t.floor() as libc::time_t;
+    // SAFETY: localtime_r only writes the struct we pass it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
