@@ -7,8 +7,14 @@
 //! (`filter`: tags, regexes, dates), counts failures per host within findtime,
 //! bans hosts that reach maxretry and runs the jail's action.d commands.
 
+pub mod ban;
 pub mod client;
 pub mod config;
+pub mod duration;
+pub mod failure;
 pub mod filter;
 pub mod logging;
+pub mod protocol;
+pub mod pyexpr;
+pub mod server;
 pub mod stream;

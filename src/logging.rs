@@ -56,3 +56,188 @@ pub fn init_stderr(level: log::LevelFilter) {
         .target(env_logger::Target::Stderr)
         .try_init();
 }
+
+/// fail2ban's numeric levels (Python's logging plus NOTICE, MSG, TRACEDEBUG, HEAVYDEBUG).
+pub mod level {
+    pub const CRITICAL: i64 = 50;
+    pub const ERROR: i64 = 40;
+    pub const WARNING: i64 = 30;
+    pub const NOTICE: i64 = 25;
+    pub const INFO: i64 = 20;
+    pub const DEBUG: i64 = 10;
+    pub const HEAVYDEBUG: i64 = 5;
+}
+
+/// A numeric level's name as fail2ban prints it.
+pub fn numeric_level_name(level: i64) -> String {
+    match level {
+        50 => "CRITICAL".into(),
+        40 => "ERROR".into(),
+        30 => "WARNING".into(),
+        25 => "NOTICE".into(),
+        20 => "INFO".into(),
+        18 => "MSG".into(),
+        10 => "DEBUG".into(),
+        7 => "TRACE".into(),
+        5 => "HEAVY".into(),
+        0 => "NOTSET".into(),
+        1..=49 => format!("#{level:02}-Lev."),
+        _ => format!("Level {level}"),
+    }
+}
+
+fn numeric(level: log::Level) -> i64 {
+    match level {
+        log::Level::Error => level::ERROR,
+        log::Level::Warn => level::WARNING,
+        log::Level::Info => level::INFO,
+        log::Level::Debug => level::DEBUG,
+        log::Level::Trace => level::HEAVYDEBUG,
+    }
+}
+
+/// Where the server logs (fail2ban's `logtarget`).
+enum Sink {
+    Stdout,
+    Stderr,
+    File { path: String, file: std::fs::File },
+    Syslog,
+}
+
+struct ServerLogState {
+    level: i64,
+    sink: Sink,
+}
+
+/// The server's logger: level and target can change at run time (`set
+/// loglevel`, `set logtarget`), and a log file can be reopened (`flushlogs`,
+/// SIGUSR1) for logrotate.
+pub struct ServerLog {
+    state: std::sync::Mutex<ServerLogState>,
+}
+
+static SERVER_LOG: std::sync::OnceLock<ServerLog> = std::sync::OnceLock::new();
+
+impl ServerLog {
+    /// Installs the server logger (once per process), logging to standard error at INFO.
+    pub fn install() -> &'static ServerLog {
+        let log = SERVER_LOG.get_or_init(|| ServerLog {
+            state: std::sync::Mutex::new(ServerLogState {
+                level: level::INFO,
+                sink: Sink::Stderr,
+            }),
+        });
+        if log::set_logger(log).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+        log
+    }
+
+    /// The installed server logger, if any.
+    pub fn get() -> Option<&'static ServerLog> {
+        SERVER_LOG.get()
+    }
+
+    pub fn set_level(&self, level: i64) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).level = level;
+    }
+
+    /// Switches to a target: STDOUT, STDERR, SYSLOG or a file path.
+    pub fn set_target(&self, target: &str) -> std::io::Result<()> {
+        let sink = match target.to_uppercase().as_str() {
+            "STDOUT" | "SYSOUT" => Sink::Stdout,
+            "STDERR" => Sink::Stderr,
+            "SYSLOG" => {
+                // SAFETY: openlog keeps the pointer: the identifier is a static C string.
+                unsafe { libc::openlog(c"fail2ban".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+                Sink::Syslog
+            }
+            _ => Sink::File {
+                path: target.to_string(),
+                file: open_append(target)?,
+            },
+        };
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).sink = sink;
+        Ok(())
+    }
+
+    /// Reopens a log file (after logrotate moved it); true if the target is a file.
+    pub fn reopen(&self) -> std::io::Result<bool> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Sink::File { path, file } = &mut st.sink {
+            *file = open_append(path)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Writes one record at a fail2ban level (NOTICE included).
+    pub fn emit(&self, level: i64, logger: &str, message: &str) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if level < st.level {
+            return;
+        }
+        let name = numeric_level_name(level);
+        let line = format!(
+            "{} {:<24}[{}]: {:<7} {}\n",
+            timestamp(),
+            logger,
+            std::process::id(),
+            name,
+            message
+        );
+        let _ = match &mut st.sink {
+            Sink::Stdout => std::io::stdout().write_all(line.as_bytes()),
+            Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
+            Sink::File { file, .. } => file.write_all(line.as_bytes()),
+            Sink::Syslog => {
+                let text = format!("{}[{}]: {} {}", logger, std::process::id(), name, message);
+                let prio = match level {
+                    l if l >= level::ERROR => libc::LOG_ERR,
+                    l if l >= level::WARNING => libc::LOG_WARNING,
+                    l if l >= level::NOTICE => libc::LOG_NOTICE,
+                    l if l >= level::INFO => libc::LOG_INFO,
+                    _ => libc::LOG_DEBUG,
+                };
+                if let Ok(c) = std::ffi::CString::new(text) {
+                    // SAFETY: both strings are valid, NUL-terminated C strings.
+                    unsafe { libc::syslog(prio, c"%s".as_ptr(), c.as_ptr()) };
+                }
+                Ok(())
+            }
+        };
+    }
+}
+
+fn open_append(path: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+impl log::Log for ServerLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        numeric(metadata.level()) >= self.state.lock().map(|s| s.level).unwrap_or(level::INFO)
+    }
+
+    fn log(&self, record: &log::Record) {
+        self.emit(
+            numeric(record.level()),
+            record.target(),
+            &record.args().to_string(),
+        );
+    }
+
+    fn flush(&self) {}
+}
+
+/// Logs at NOTICE (fail2ban's level between INFO and WARNING, used for
+/// `Found`, `Ban`, `Unban`) through the server logger, or as a warning
+/// through `log` when no server logger is installed.
+pub fn notice(logger: &str, message: &str) {
+    match ServerLog::get() {
+        Some(l) => l.emit(level::NOTICE, logger, message),
+        None => log::warn!(target: "fail2ban", "{message}"),
+    }
+}

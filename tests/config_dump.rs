@@ -373,6 +373,11 @@ fn broken_trees_fail_like_fail2ban_and_name_file_and_line() {
             b"[sshd]\nenabled = true\nmaxretry = five\n",
             "jail.local:3: warning: 'maxretry' should be an integer, not \"five\"",
         ),
+        (
+            "typo",
+            b"[sshd]\nenabled = true\nport = 22\nmaxretyr = 3\n",
+            "jail.local:4: warning: option 'maxretyr' in [sshd] is not a jail option",
+        ),
     ];
     for (name, jail_local, expected) in cases {
         let tree = Scratch::with_stock(&format!("broken-{name}"));
@@ -435,4 +440,49 @@ fn missing_directory_and_bad_loglevel_are_one_line_errors() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn a_huge_broken_file_gives_a_short_report() {
+    let tree = Scratch::with_stock("huge");
+    let mut text = String::from("[sshd]\nenabled = true\n");
+    for i in 0..200_000 {
+        text.push_str(&format!("junk line {i}\n"));
+    }
+    tree.write("jail.local", text);
+    // Not compared with fail2ban here: Python builds its parse error message
+    // by repeated concatenation and takes minutes on this file.
+    let o = run({
+        let mut c = our_client();
+        c.args(["-c", tree.str(), "-d"]);
+        c
+    });
+    assert_eq!(o.status.code(), Some(255));
+    assert!(
+        stdout(&o).contains("ERROR: The configuration stream failed"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run({
+        let mut c = our_client();
+        c.args(["-c", tree.str(), "-t"]);
+        c
+    });
+    assert_eq!(o.status.code(), Some(255));
+    let err = stderr(&o);
+    let listed = err.lines().filter(|l| l.starts_with(tree.str())).count();
+    assert!((2..=22).contains(&listed), "{listed} lines:\n{err}");
+    assert!(err.contains("and 199980 more lines with errors"), "{err}");
+}
+
+#[test]
+fn unknown_command_line_options_give_one_line() {
+    let o = run({
+        let mut c = our_client();
+        c.arg("--no-such-option");
+        c
+    });
+    assert_eq!(o.status.code(), Some(255));
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("--no-such-option"));
 }

@@ -1,8 +1,9 @@
 //! fail2ban-client: reads the configuration and drives the server.
 
-use clap::Parser;
-
 fn main() {
-    let args = ferroban::client::Args::parse();
-    std::process::exit(ferroban::client::run(args));
+    let code = match ferroban::client::parse_args() {
+        Ok(args) => ferroban::client::run(args),
+        Err(code) => code,
+    };
+    std::process::exit(code);
 }

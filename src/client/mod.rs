@@ -1,11 +1,16 @@
-//! `fail2ban-client`: its command line (fail2ban 1.0.2's options), and the
-//! modes that work on the configuration alone: `-d`/`--dp` print the command
-//! stream the configuration compiles to, `-t` checks the configuration.
+//! `fail2ban-client`: its command line (fail2ban 1.0.2's options), the modes
+//! that work on the configuration alone (`-d`/`--dp` print the command stream
+//! the configuration compiles to, `-t` checks it), and commands sent to a
+//! running server over its socket, answered as fail2ban prints them.
 
+pub mod beautify;
 pub mod pretty;
 
 use crate::config::{self, ClientSettings, CompileOptions};
+use crate::protocol::{Client, Reply};
+use crate::stream::Value;
 use clap::Parser;
+use std::time::Duration;
 
 /// fail2ban-client's options (Python getopt: `hc:s:p:xfbdtviqV` and the long ones).
 #[derive(Parser, Debug)]
@@ -72,7 +77,7 @@ pub struct Args {
     #[arg(long = "timeout", value_name = "TIME")]
     pub timeout: Option<String>,
     /// convert time abbreviation format to seconds
-    #[arg(long = "str2sec", value_name = "STRING")]
+    #[arg(long = "str2sec", value_name = "STRING", allow_hyphen_values = true)]
     pub str2sec: Option<String>,
     /// display this help message
     #[arg(short = 'h', long = "help")]
@@ -81,7 +86,7 @@ pub struct Args {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// the command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
@@ -99,6 +104,16 @@ impl Args {
             syslogsocket: self.syslogsocket.clone(),
         }
     }
+}
+
+/// Parses the command line; a bad one gives a one-line error and status 255.
+pub fn parse_args() -> Result<Args, i32> {
+    Args::try_parse().map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid command line");
+        println!("ERROR: {}", first.trim_start_matches("error: "));
+        255
+    })
 }
 
 /// Runs fail2ban-client; returns the process exit status (0 or 255, as fail2ban).
@@ -119,6 +134,19 @@ pub fn run(args: Args) -> i32 {
     if args.version {
         println!("{}", version_text());
         return 0;
+    }
+    if let Some(value) = &args.str2sec {
+        return match crate::duration::str2seconds(value) {
+            Ok(n) => {
+                println!("{n}");
+                0
+            }
+            Err(e) => {
+                println!("ERROR: {e}");
+                eprintln!("Init of command line failed");
+                255
+            }
+        };
     }
     let mut settings = args.settings();
     if let Err(e) = settings.complete(&args.conf) {
@@ -185,11 +213,131 @@ pub fn run(args: Args) -> i32 {
         println!("{}", cmd.render_usage());
         return 255;
     }
-    println!(
-        "ERROR: ferroban's fail2ban-client does not talk to a server yet; only -d, --dp and -t work. Command: {}",
-        args.command.join(" ")
-    );
-    255
+    let socket = settings
+        .socket
+        .clone()
+        .unwrap_or_else(|| "/var/run/fail2ban/fail2ban.sock".into());
+    match process_command(&args, &settings, &socket, args.command.clone()) {
+        true => 0,
+        false => 255,
+    }
+}
+
+/// fail2ban's `__processCommand`: the commands that need more than one
+/// request, then everything else as one request to the server.
+fn process_command(
+    args: &Args,
+    settings: &ClientSettings,
+    socket: &str,
+    mut cmd: Vec<String>,
+) -> bool {
+    match cmd[0].as_str() {
+        "start" | "restart" if cmd.len() == 1 => {
+            log::error!(target: "fail2ban",
+                "ferroban cannot start its own server yet; start a fail2ban-server and use 'reload'");
+            false
+        }
+        "restart" => {
+            cmd.splice(0..1, ["reload".to_string(), "--restart".to_string()]);
+            process_command(args, settings, socket, cmd)
+        }
+        "reload" => {
+            let mut opts = Vec::new();
+            while cmd.len() >= 2
+                && matches!(cmd[1].as_str(), "--restart" | "--unban" | "--if-exists")
+            {
+                opts.push(Value::Str(cmd.remove(1)));
+            }
+            if cmd.len() > 2 {
+                log::error!(target: "fail2ban", "Unexpected argument(s) for reload: {}", Value::List(cmd[1..].iter().map(|s| Value::str(s.as_str())).collect()));
+                return false;
+            }
+            if send(socket, &["ping".to_string()], None, false).is_none() {
+                log::error!(target: "fail2ban", "Could not find server");
+                return false;
+            }
+            let jail = cmd.get(1).filter(|j| *j != "--all").cloned();
+            let compiled = config::compile(
+                &args.conf,
+                settings,
+                &CompileOptions {
+                    jail: jail.clone(),
+                    force_enable: jail.is_some(),
+                    ..Default::default()
+                },
+            );
+            let Some(stream) = compiled.stream.filter(|_| compiled.ok) else {
+                return false;
+            };
+            let request = vec![
+                Value::str("reload"),
+                Value::Str(jail.unwrap_or_else(|| "--all".into())),
+                Value::List(opts),
+                Value::List(stream),
+            ];
+            send_value(socket, &["reload".to_string()], request, None, true).unwrap_or(false)
+        }
+        "ping" if cmd.len() > 1 => {
+            let timeout = cmd[1].parse::<f64>().ok().map(Duration::from_secs_f64);
+            send(socket, &cmd, timeout, true).unwrap_or(false)
+        }
+        _ => send(socket, &cmd, None, true).unwrap_or(false),
+    }
+}
+
+/// Sends one command and prints the answer as fail2ban does. `None` when the
+/// server could not be reached.
+fn send(socket: &str, cmd: &[String], timeout: Option<Duration>, show: bool) -> Option<bool> {
+    let request = cmd.iter().map(|s| Value::str(s.as_str())).collect();
+    send_value(socket, cmd, request, timeout, show)
+}
+
+fn send_value(
+    socket: &str,
+    cmd: &[String],
+    request: Vec<Value>,
+    timeout: Option<Duration>,
+    show: bool,
+) -> Option<bool> {
+    let reply = Client::connect(socket).and_then(|mut c| {
+        c.set_timeout(timeout)?;
+        c.send(&request)
+    });
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            if show {
+                if !std::path::Path::new(socket).exists() {
+                    log::error!(target: "fail2ban", "Failed to access socket path: {socket}. Is fail2ban running?");
+                } else {
+                    log::error!(target: "fail2ban", "[{e}] Unable to contact server. Is it running?");
+                }
+            }
+            return None;
+        }
+    };
+    Some(match reply {
+        Reply::Answer { code: 0, result } => {
+            if show || matches!(cmd[0].as_str(), "echo" | "server-status") {
+                println!("{}", beautify::beautify(cmd, &result));
+            }
+            true
+        }
+        Reply::Failure { error, .. } => {
+            log::error!(target: "fail2ban", "NOK: {}", Value::Tuple(error.args.clone()));
+            if show {
+                println!("{}", beautify::beautify_error(&error));
+            }
+            false
+        }
+        Reply::Answer { result, .. } | Reply::Other(result) => {
+            log::error!(target: "fail2ban", "NOK: {result}");
+            if show {
+                println!("{}", crate::config::tags::py_str(&result));
+            }
+            false
+        }
+    })
 }
 
 /// `fail2ban-client -V` text.

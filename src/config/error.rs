@@ -67,6 +67,10 @@ pub enum ErrorKind {
     IncludeLoop { file: String },
     /// An invalid log level.
     InvalidLogLevel { value: String },
+    /// More syntax errors follow in the same file.
+    MoreErrors { count: usize },
+    /// A jail option that is neither read by fail2ban nor referred to.
+    UnusedOption { section: String, option: String },
     /// A value that is not of its option's type; fail2ban uses the default.
     InvalidValue {
         option: String,
@@ -144,6 +148,11 @@ impl fmt::Display for ErrorKind {
             NoSuchJail { jail } => write!(f, "jail '{jail}' was not found among available"),
             IncludeLoop { file } => write!(f, "[INCLUDES] of {file} include each other without end"),
             InvalidLogLevel { value } => write!(f, "invalid log level '{value}'"),
+            MoreErrors { count } => write!(f, "and {count} more lines with errors after this one"),
+            UnusedOption { section, option } => write!(
+                f,
+                "option '{option}' in [{section}] is not a jail option and nothing refers to it, so it has no effect (a typo?)"
+            ),
             InvalidValue { option, value, expected } => write!(
                 f,
                 "'{option}' should be {expected}, not {value:?}; fail2ban ignores it and uses the default"

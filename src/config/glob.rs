@@ -37,30 +37,44 @@ fn list_dir(dir: &str, dirs_only: bool) -> Vec<String> {
         .collect()
 }
 
-/// Python's `fnmatch.fnmatchcase`.
+/// Python's `fnmatch.fnmatchcase`, in linear time per star (the classic
+/// backtrack-to-last-star algorithm), so no pattern can make it explode.
 pub fn fnmatch(name: &str, pattern: &str) -> bool {
     let n: Vec<char> = name.chars().collect();
     let p: Vec<char> = pattern.chars().collect();
-    matches_at(&n, &p)
-}
-
-fn matches_at(n: &[char], p: &[char]) -> bool {
-    let Some((&first, rest)) = p.split_first() else {
-        return n.is_empty();
-    };
-    match first {
-        '*' => (0..=n.len()).any(|i| matches_at(&n[i..], rest)),
-        '?' => !n.is_empty() && matches_at(&n[1..], rest),
-        '[' => match class_end(p) {
-            Some(end) => {
-                !n.is_empty()
-                    && class_matches(&p[1..end], n[0])
-                    && matches_at(&n[1..], &p[end + 1..])
+    let (mut ni, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
             }
-            None => n.first() == Some(&'[') && matches_at(&n[1..], rest),
-        },
-        c => n.first() == Some(&c) && matches_at(&n[1..], rest),
+            Some('?') => Some(1),
+            Some('[') => match class_end(&p[pi..]) {
+                Some(end) => class_matches(&p[pi + 1..pi + end], n[ni]).then_some(end + 1),
+                None => (n[ni] == '[').then_some(1),
+            },
+            Some(&c) => (n[ni] == c).then_some(1),
+            None => None,
+        };
+        match step {
+            Some(width) => {
+                pi += width;
+                ni += 1;
+            }
+            None => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
     }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Index of the `]` closing a class that starts at p[0] == '['.
@@ -178,6 +192,8 @@ mod tests {
         assert!(fnmatch("[x", "[x"));
         assert!(fnmatch("]", "[]]"));
         assert!(!fnmatch("access.log.1", "*.log"));
+        assert!(fnmatch("", "*"));
+        assert!(!fnmatch(&"a".repeat(60), &format!("{}b", "*a".repeat(30))));
     }
 
     #[test]

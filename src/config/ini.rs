@@ -103,6 +103,27 @@ enum Target {
     Section(String),
 }
 
+/// How many syntax errors of one file are reported.
+const MAX_ERRORS_PER_FILE: usize = 20;
+
+/// The first errors of a file, and how many more there were: a huge broken
+/// file must not flood the report or fill the memory.
+#[derive(Default)]
+struct ErrorList {
+    kept: Vec<ConfigError>,
+    more: usize,
+}
+
+impl ErrorList {
+    fn push(&mut self, e: ConfigError) {
+        if self.kept.len() < MAX_ERRORS_PER_FILE {
+            self.kept.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
 /// Parses one file's text. All syntax errors of the file are returned.
 pub fn parse(text: &str, file: &Path) -> Result<IniFile, Vec<ConfigError>> {
     let file: Arc<Path> = Arc::from(file);
@@ -113,7 +134,7 @@ pub fn parse(text: &str, file: &Path) -> Result<IniFile, Vec<ConfigError>> {
         })
     };
     let mut out = IniFile::default();
-    let mut errors = Vec::new();
+    let mut errors = ErrorList::default();
     // Values are collected as lists of lines and joined at the end, as Python does.
     let mut pending: Vec<(Option<Target>, String, Vec<String>)> = Vec::new();
     let mut target: Option<Target> = None;
@@ -229,11 +250,18 @@ pub fn parse(text: &str, file: &Path) -> Result<IniFile, Vec<ConfigError>> {
             e.value = joined;
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
+    if errors.kept.is_empty() {
+        return Ok(out);
     }
+    let mut all = errors.kept;
+    if errors.more > 0 {
+        let origin = all.last().and_then(|e| e.origin.clone());
+        all.push(ConfigError::at(
+            ErrorKind::MoreErrors { count: errors.more },
+            origin,
+        ));
+    }
+    Err(all)
 }
 
 /// Python's `SECTCRE` (`\[(?P<header>.+)\]`, matched at the start): the name

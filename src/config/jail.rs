@@ -87,6 +87,54 @@ fn is_special(name: &str) -> bool {
         || filter_template().iter().any(|s| s.name == name)
 }
 
+/// Names that `%(name)s` references anywhere in the jail configuration
+/// refer to (`%(known/x)s` and `%(sec/x)s` count for `x`).
+fn referenced_names(cfg: &ConfigParser) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    let sections = std::iter::once(&cfg.defaults).chain(cfg.sections.iter().map(|(_, s)| s));
+    for section in sections {
+        for (_, entry) in section.iter() {
+            let mut rest = entry.value.as_str();
+            while let Some(start) = rest.find("%(") {
+                rest = &rest[start + 2..];
+                let Some(end) = rest.find(")s") else { break };
+                let name = rest[..end].to_lowercase();
+                names.insert(name.rsplit('/').next().unwrap_or(&name).to_string());
+                names.insert(name);
+                rest = &rest[end..];
+            }
+        }
+    }
+    names
+}
+
+/// Options of a jail's own section that fail2ban ignores: not jail options,
+/// and not used by any `%(name)s` of the configuration.
+pub fn unused_options(cfg: &ConfigParser, jail: &str) -> Vec<ConfigError> {
+    let template = jail_template();
+    let referenced = referenced_names(cfg);
+    let Some(section) = cfg.sections.get(jail) else {
+        return Vec::new();
+    };
+    section
+        .iter()
+        .filter(|(k, _)| {
+            !k.starts_with("known/")
+                && !template.iter().any(|t| t.name == *k)
+                && !referenced.contains(*k)
+        })
+        .map(|(k, e)| {
+            ConfigError::at(
+                ErrorKind::UnusedOption {
+                    section: jail.to_string(),
+                    option: k.to_string(),
+                },
+                e.origin.clone(),
+            )
+        })
+        .collect()
+}
+
 /// A jail whose definition is wrong: fail2ban skips it with this message.
 #[derive(Clone, Debug)]
 pub struct JailDefError {

@@ -95,6 +95,8 @@ pub struct CompileOptions {
     pub strict: bool,
     /// Enable every jail (`reload JAIL` of a disabled one).
     pub force_enable: bool,
+    /// Also warn about jail options that have no effect.
+    pub lint: bool,
 }
 
 /// The result of compiling a configuration directory.
@@ -153,6 +155,11 @@ fn compile_in(
         if let Some(e) = &j.error {
             errors.push(e.error.clone());
         }
+        if options.lint {
+            jail::unused_options(&jails.cfg, &j.name)
+                .into_iter()
+                .for_each(report::warn);
+        }
     }
     Ok((stream, ok))
 }
@@ -180,7 +187,30 @@ pub fn check(conf_dir: &str, settings: &ClientSettings) -> CheckReport {
             ..Default::default()
         },
     );
+    // fail2ban stops at the first fatal problem (a jail without log files,
+    // say); a lenient second pass finds the rest.
+    let lenient = compile(
+        conf_dir,
+        settings,
+        &CompileOptions {
+            strict: true,
+            allow_no_files: true,
+            lint: true,
+            ..Default::default()
+        },
+    );
+    let mut errors = compiled.errors;
+    for e in lenient.errors {
+        if !errors.contains(&e) {
+            errors.push(e);
+        }
+    }
     let mut warnings = compiled.warnings;
+    for w in lenient.warnings {
+        if !warnings.contains(&w) && !errors.contains(&w) {
+            warnings.push(w);
+        }
+    }
     if Path::new(conf_dir).is_dir() {
         let mut files = Vec::new();
         collect_config_files(Path::new(conf_dir), 0, &mut files);
@@ -192,8 +222,15 @@ pub fn check(conf_dir: &str, settings: &ClientSettings) -> CheckReport {
                 parser::FileState::Unreadable(e) => vec![e.clone()],
                 _ => continue,
             };
+            // A file the configuration uses is an error, any other a warning.
+            let used = found.iter().any(|e| errors.contains(e));
             for e in found {
-                if !compiled.errors.contains(&e) && !warnings.contains(&e) {
+                if errors.contains(&e) || warnings.contains(&e) {
+                    continue;
+                }
+                if used {
+                    errors.push(e);
+                } else {
                     warnings.push(e);
                 }
             }
@@ -201,7 +238,7 @@ pub fn check(conf_dir: &str, settings: &ClientSettings) -> CheckReport {
     }
     CheckReport {
         ok: compiled.ok,
-        errors: compiled.errors,
+        errors,
         warnings,
     }
 }

@@ -95,3 +95,86 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Debian's fail2ban-server, the reference.
+pub const REFERENCE_SERVER: &str = "/usr/bin/fail2ban-server";
+
+/// The reference fail2ban-server on a private socket, with no jails and no
+/// database (`dbfile = None`, so nothing is written under /var/lib), killed
+/// by PID when dropped.
+pub struct ReferenceServer {
+    pub dir: Scratch,
+    child: Option<std::process::Child>,
+}
+
+impl ReferenceServer {
+    pub fn start(name: &str) -> ReferenceServer {
+        require_reference();
+        let dir = Scratch::new(name);
+        let sock = dir.path.join("s.sock");
+        let pid = dir.path.join("s.pid");
+        dir.write(
+            "fail2ban.conf",
+            format!(
+                "[Definition]\nloglevel = INFO\nlogtarget = STDOUT\nsyslogsocket = auto\nsocket = {}\npidfile = {}\n\
+                 allowipv6 = auto\ndbfile = None\ndbmaxmatches = 10\ndbpurgeage = 1d\n",
+                sock.display(),
+                pid.display()
+            ),
+        );
+        dir.write("jail.conf", "[DEFAULT]\n");
+        let log = std::fs::File::create(dir.path.join("server.log")).unwrap();
+        let child = Command::new(REFERENCE_SERVER)
+            .args(["-f", "-x", "--logtarget", "STDOUT", "-c"])
+            .arg(&dir.path)
+            .arg("-s")
+            .arg(&sock)
+            .arg("-p")
+            .arg(&pid)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = ReferenceServer {
+            dir,
+            child: Some(child),
+        };
+        server.wait_ready();
+        server
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path.join("s.sock")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path.join("server.log")).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            let child = self.child.as_mut().unwrap();
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "fail2ban-server exited: {}",
+                self.log()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fail2ban-server never listened: {}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `set OPTION VALUE` for the server's settings and `set JAIL OPTION …`
+//! (and `multi-set`, its many-values form).
+
+use super::{arg, exception, unknown_jail, Outcome};
+use crate::logging::ServerLog;
+use crate::server::state::State;
+use crate::stream::Value;
+
+/// The jail options fail2ban's `set` knows.
+const JAIL_OPTIONS: [&str; 30] = [
+    "idle",
+    "ignoreself",
+    "addignoreip",
+    "delignoreip",
+    "ignorecommand",
+    "ignorecache",
+    "addlogpath",
+    "dellogpath",
+    "logencoding",
+    "addjournalmatch",
+    "deljournalmatch",
+    "prefregex",
+    "addfailregex",
+    "delfailregex",
+    "addignoreregex",
+    "delignoreregex",
+    "usedns",
+    "findtime",
+    "datepattern",
+    "logtimezone",
+    "maxmatches",
+    "maxretry",
+    "maxlines",
+    "bantime",
+    "attempt",
+    "banip",
+    "unbanip",
+    "addaction",
+    "delaction",
+    "action",
+];
+
+pub fn run(state: &mut State, args: &[Value], _multiple: bool) -> Outcome {
+    let name = arg(args, 0)?;
+    match name.as_str() {
+        "loglevel" => {
+            let value = arg(args, 1)?.to_uppercase();
+            let level =
+                crate::config::fail2ban::log_level(&value).map_err(|e| exception(e.to_string()))?;
+            if let Some(log) = ServerLog::get() {
+                log.set_level(level);
+            }
+            state.loglevel = value;
+            return Ok(Value::str(state.loglevel.as_str()));
+        }
+        "logtarget" => {
+            let value = arg(args, 1)?;
+            if value != state.logtarget {
+                if let Some(log) = ServerLog::get() {
+                    if let Err(e) = log.set_target(&value) {
+                        log::error!(target: "fail2ban.server", "Unable to log to {}: {e}", crate::stream::str_repr(&value));
+                        return Err(exception("Failed to change log target"));
+                    }
+                }
+                state.logtarget = value;
+            }
+            return Ok(Value::str(state.logtarget.as_str()));
+        }
+        "syslogsocket" => {
+            state.syslogsocket = arg(args, 1)?;
+            return Ok(Value::str(state.syslogsocket.as_str()));
+        }
+        "allowipv6" => {
+            state.allowipv6 = arg(args, 1)?;
+            return Ok(args[1].clone());
+        }
+        "thread" => return Ok(Value::None),
+        "dbfile" => {
+            let value = arg(args, 1)?;
+            if value.eq_ignore_ascii_case("none") || value == ":memory:" {
+                return Ok(Value::None);
+            }
+            return Err(exception(format!(
+                "ferroban cannot open the database {value} yet: persistence is not implemented (set dbfile = None)"
+            )));
+        }
+        "dbmaxmatches" | "dbpurgeage" => {
+            log::info!(target: "fail2ban.server", "{name} setting was not in effect since no db yet");
+            return Ok(Value::None);
+        }
+        _ => {}
+    }
+    let option = arg(args, 1)?;
+    if JAIL_OPTIONS.contains(&option.as_str()) || option.starts_with("bantime.") {
+        return Err(unknown_jail(&name));
+    }
+    Err(exception(format!(
+        "Invalid command {} (no set action or not yet implemented)",
+        crate::stream::str_repr(&option)
+    )))
+}
