@@ -112,3 +112,21 @@ fn catastrophic_backtracking_is_bounded_and_the_filter_goes_on() {
     assert_eq!(found[0].id.as_deref(), Some("192.0.2.2"));
     assert_eq!(found[0].data.get("user"), Some("mallory"));
 }
+
+#[test]
+fn multibyte_text_at_match_boundaries_is_handled() {
+    let mut b = FilterBuilder::new();
+    b.maxlines("2").expect("valid maxlines");
+    b.add_failregex(r"ü from <HOST>\nä");
+    let mut f = out_mode(&b);
+    let found = run(
+        &mut f,
+        &[
+            "Jan  3 10:00:01 gate app[7]: grüße ü from 192.0.2.9",
+            "ä Jan  3 10:00:02 gate app[7]: ünïcödé",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id.as_deref(), Some("192.0.2.9"));
+    assert_eq!(found[0].data.matches.len(), 2);
+}

@@ -312,19 +312,24 @@ impl Filter {
             });
         }
         let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
-        let line_start = text[..(whole.start + 1).min(text.len())]
-            .rfind('\n')
-            .map(|p| p + 1)
-            .unwrap_or(0);
-        let search_from = if whole.end == 0 {
-            text.len().saturating_sub(1)
+        // Python: rindex("\n", 0, start + 1) and index("\n", end - 1), on characters.
+        let line_start = if text[whole.start..].starts_with('\n') {
+            whole.start + 1
         } else {
-            whole.end - 1
+            text[..whole.start].rfind('\n').map(|p| p + 1).unwrap_or(0)
         };
-        let line_end = text[search_from..]
-            .find('\n')
-            .map(|p| search_from + p + 1)
-            .unwrap_or(text.len());
+        let line_end = if whole.end == 0 || text[..whole.end].ends_with('\n') {
+            if whole.end == 0 {
+                text.len()
+            } else {
+                whole.end
+            }
+        } else {
+            text[whole.end..]
+                .find('\n')
+                .map(|p| whole.end + p + 1)
+                .unwrap_or(text.len())
+        };
         let count1 = text[..line_start].matches('\n').count().min(org.len());
         let count2 = text[..line_end]
             .matches('\n')

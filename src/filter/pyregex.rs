@@ -74,17 +74,7 @@ pub fn translate(pattern: &str) -> Result<String, TranslateError> {
                         out.push(']');
                     }
                     'u' | 'U' | 'x' => {
-                        let width = match next {
-                            'u' => 4,
-                            'U' => 8,
-                            _ => 2,
-                        };
-                        let hex: String = chars.iter().skip(i).take(width).collect();
-                        if hex.len() != width || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
-                            return Err(fail(&format!("bad escape \\{next}{hex}")));
-                        }
-                        i += width;
-                        out.push_str(&format!("\\x{{{hex}}}"));
+                        i = push_hex_escape(&chars, i, next, &mut out).map_err(|r| fail(&r))?;
                     }
                     '0' => {
                         // Python: \0 followed by up to two octal digits.
@@ -130,6 +120,27 @@ pub fn translate(pattern: &str) -> Result<String, TranslateError> {
         }
     }
     Ok(out)
+}
+
+/// Translates the digits of a `\\xHH`, `\\uHHHH` or `\\UHHHHHHHH` escape
+/// (`kind` is the letter, `start` the first digit); returns the index after them.
+fn push_hex_escape(
+    chars: &[char],
+    start: usize,
+    kind: char,
+    out: &mut String,
+) -> Result<usize, String> {
+    let width = match kind {
+        'u' => 4,
+        'U' => 8,
+        _ => 2,
+    };
+    let hex: String = chars.iter().skip(start).take(width).collect();
+    if hex.chars().count() != width || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+        return Err(format!("bad escape \\{kind}{hex}"));
+    }
+    out.push_str(&format!("\\x{{{hex}}}"));
+    Ok(start + width)
 }
 
 /// Pushes `c` so that fancy-regex reads it as that literal character.
@@ -265,19 +276,7 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
                     's' => out.push_str(PY_SPACE_CLASS_ITEMS),
                     'w' => out.push_str(PY_WORD_CLASS_ITEMS),
                     'b' => out.push_str(r"\x08"),
-                    'u' | 'U' | 'x' => {
-                        let width = match next {
-                            'u' => 4,
-                            'U' => 8,
-                            _ => 2,
-                        };
-                        let hex: String = chars.iter().skip(i).take(width).collect();
-                        if hex.len() != width || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
-                            return Err(format!("bad escape \\{next}{hex} in a character class"));
-                        }
-                        i += width;
-                        out.push_str(&format!("\\x{{{hex}}}"));
-                    }
+                    'u' | 'U' | 'x' => i = push_hex_escape(chars, i, next, out)?,
                     c if c.is_ascii_alphanumeric() => {
                         out.push('\\');
                         out.push(c);
@@ -350,5 +349,7 @@ mod tests {
         let err = translate(r"[abc").unwrap_err();
         assert!(err.to_string().contains("[abc"), "{err}");
         assert!(translate("abc\\").is_err());
+        let err = translate(r"[\xZZ]").unwrap_err();
+        assert!(err.to_string().contains(r"\xZZ"), "{err}");
     }
 }

@@ -90,6 +90,10 @@ pub fn zone_offset_minutes(zone: &str) -> Option<i32> {
         _ => return None,
     };
     let digits = &offset[1..];
+    // Slicing below is by byte; Python would also read non-ASCII digits, we refuse them.
+    if !digits.is_ascii() {
+        return None;
+    }
     let (hours, minutes) = match digits.len() {
         2 => (digits, "0"),
         4 => (&digits[..2], &digits[2..]),
@@ -438,6 +442,7 @@ mod tests {
         assert_eq!(zone_offset_minutes("UTC+02"), Some(120));
         assert_eq!(zone_offset_minutes("Europe/Paris"), None);
         assert_eq!(zone_offset_minutes("XYZ"), None);
+        assert_eq!(zone_offset_minutes("+٠١"), None);
     }
 
     #[test]
