@@ -51,6 +51,7 @@ pub struct Jail {
     pub bans: BanManager,
     pub actions: JailActions,
     engine: Option<Filter>,
+    odd_time_warned_until: f64,
 }
 
 impl Jail {
@@ -82,6 +83,7 @@ impl Jail {
             bans: BanManager::new(600),
             actions: JailActions::new(name),
             engine: None,
+            odd_time_warned_until: 0.0,
         }
     }
 
@@ -168,8 +170,11 @@ impl Jail {
     }
 
     /// Runs one log line through the jail: failures are counted, and bans
-    /// made when maxretry is reached. `now` is the clock, for bans.
-    pub fn process_line(&mut self, line: &str, now: f64) {
+    /// made when maxretry is reached. `now` is the clock. `in_operation` is
+    /// false while a file is first read: then entries older than findtime are
+    /// skipped (written while nobody watched); afterwards a time more than
+    /// 60 s away from now is taken as now, as fail2ban does.
+    pub fn process_line(&mut self, line: &str, now: f64, in_operation: bool) {
         if self.idle {
             return;
         }
@@ -182,11 +187,17 @@ impl Jail {
             if self.is_ignored(&ip) {
                 continue;
             }
-            let time = f.time.map_or(now, |t| t.seconds());
-            notice(
-                "fail2ban.filter",
-                &format!("[{name}] Found {ip} - {}", time_str(time)),
-            );
+            let mut time = f.time.map_or(now, |t| t.seconds());
+            if in_operation {
+                if (time - now).abs() > 60.0 {
+                    self.warn_odd_time_once(time - now, line);
+                    time = now;
+                }
+            } else if time < now - self.failures.max_time {
+                continue;
+            }
+            time = time.min(now);
+            log::info!(target: "fail2ban.filter", "[{name}] Found {ip} - {}", time_str(time));
             let data = f
                 .data
                 .fields
@@ -208,6 +219,24 @@ impl Jail {
                 self.ban(BanTicket::from_failures(ticket), now);
             }
         }
+    }
+
+    /// fail2ban's warning for a log whose times are far from the clock (once a day).
+    fn warn_odd_time_once(&mut self, delta: f64, line: &str) {
+        let now = crate::server::state::now();
+        if now < self.odd_time_warned_until {
+            return;
+        }
+        self.odd_time_warned_until = now + 24.0 * 3600.0;
+        let kind = if (-3300.0..0.0).contains(&delta) {
+            "latency"
+        } else {
+            "timezone"
+        };
+        log::warn!(target: "fail2ban.filter",
+            "[{}] Detected a log entry {}s {} the current time in operation mode. This looks like a {kind} problem. Treating such entries as if they just happened.",
+            self.name, delta.abs() as i64, if delta < 0.0 { "before" } else { "after" });
+        log::warn!(target: "fail2ban.filter", "[{}] Please check a jail for a timing issue. Line with odd timestamp: {line}", self.name);
     }
 
     /// Bans a ticket (from failures, or `banip`); true for a new ban.
