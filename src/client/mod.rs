@@ -232,10 +232,20 @@ fn process_command(
     mut cmd: Vec<String>,
 ) -> bool {
     match cmd[0].as_str() {
-        "start" | "restart" if cmd.len() == 1 => {
-            log::error!(target: "fail2ban",
-                "ferroban cannot start its own server yet; start a fail2ban-server and use 'reload'");
-            false
+        "start" if cmd.len() == 1 => start_server(args, settings, socket),
+        "restart" if cmd.len() == 1 => {
+            if send(socket, &["stop".to_string()], None, true) != Some(true)
+                || !wait_on_server(socket, false, args)
+            {
+                log::error!(target: "fail2ban", "Could not stop server");
+                return false;
+            }
+            start_server(args, settings, socket)
+        }
+        "stop" if cmd.len() == 1 => {
+            let ok = send(socket, &cmd, None, true).unwrap_or(false);
+            // Like fail2ban, return once the server is gone, so that `start` may follow.
+            ok && wait_on_server(socket, false, args)
         }
         "restart" => {
             cmd.splice(0..1, ["reload".to_string(), "--restart".to_string()]);
@@ -283,6 +293,114 @@ fn process_command(
         }
         _ => send(socket, &cmd, None, true).unwrap_or(false),
     }
+}
+
+/// How long the client waits for the server (fail2ban's `--timeout`, 30 s by default).
+fn wait_time(args: &Args) -> Duration {
+    args.timeout
+        .as_deref()
+        .and_then(|t| crate::duration::str2seconds(t).ok())
+        .map_or(Duration::from_secs(30), |n| {
+            Duration::from_secs_f64(n.as_f64().max(0.0))
+        })
+}
+
+/// Waits until the server answers (`alive`) or is gone.
+fn wait_on_server(socket: &str, alive: bool, args: &Args) -> bool {
+    let deadline = std::time::Instant::now() + wait_time(args);
+    loop {
+        let up = std::path::Path::new(socket).exists()
+            && send(
+                socket,
+                &["ping".to_string()],
+                Some(Duration::from_millis(200)),
+                false,
+            ) == Some(true);
+        if up == alive {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `fail2ban-client start`: reads the configuration, starts
+/// `fail2ban-server` (the one beside this client) and sends it the stream.
+fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
+    if send(
+        socket,
+        &["ping".to_string()],
+        Some(Duration::from_millis(500)),
+        false,
+    ) == Some(true)
+    {
+        log::error!(target: "fail2ban", "Server already running");
+        return false;
+    }
+    let compiled = config::compile(&args.conf, settings, &CompileOptions::default());
+    let Some(stream) = compiled.stream.filter(|_| compiled.ok) else {
+        return false;
+    };
+    if !args.force && std::path::Path::new(socket).exists() {
+        log::error!(target: "fail2ban", "Fail2ban seems to be in unexpected state (not running but the socket exists)");
+        return false;
+    }
+    let server = std::env::current_exe()
+        .map(|p| p.with_file_name("fail2ban-server"))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| std::path::PathBuf::from("fail2ban-server"));
+    let mut cmd = std::process::Command::new(&server);
+    cmd.arg("--async")
+        .arg(if args.foreground { "-f" } else { "-b" });
+    cmd.args(["-s", socket]);
+    cmd.args([
+        "-p",
+        settings
+            .pidfile
+            .as_deref()
+            .unwrap_or("/var/run/fail2ban/fail2ban.pid"),
+    ]);
+    if args.force {
+        cmd.arg("-x");
+    }
+    for (opt, value) in [
+        ("--loglevel", &settings.loglevel),
+        ("--logtarget", &settings.logtarget),
+        ("--syslogsocket", &settings.syslogsocket),
+    ] {
+        if let Some(v) = value {
+            cmd.args([opt, v]);
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!(target: "fail2ban", "Exception while starting server: {} {e}", server.display());
+            return false;
+        }
+    };
+    if !args.foreground {
+        // The server daemonises: its first process exits at once.
+        let _ = child.wait();
+    }
+    if !wait_on_server(socket, true, args) {
+        log::error!(target: "fail2ban", "Could not find server, waiting failed");
+        return false;
+    }
+    let request = vec![Value::str("server-stream"), Value::List(stream)];
+    if send_value(socket, &["server-stream".to_string()], request, None, false) != Some(true) {
+        return false;
+    }
+    if send(socket, &["server-status".to_string()], None, false) != Some(true) {
+        return false;
+    }
+    if args.foreground {
+        return child.wait().map(|s| s.success()).unwrap_or(false);
+    }
+    true
 }
 
 /// Sends one command and prints the answer as fail2ban does. `None` when the

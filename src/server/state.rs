@@ -13,6 +13,11 @@ pub struct State {
     pub logtarget: String,
     pub syslogsocket: String,
     pub allowipv6: String,
+    /// The database settings. ferroban keeps no database yet: these are
+    /// only remembered and reported.
+    pub dbfile: Option<String>,
+    pub dbpurgeage: i64,
+    pub dbmaxmatches: i64,
     /// Set by `stop`: the loop ends after answering.
     pub quit: bool,
     /// The jails, in the order they were added.
@@ -28,6 +33,9 @@ impl State {
             logtarget: opts.logtarget.clone(),
             syslogsocket: opts.syslogsocket.clone(),
             allowipv6: "auto".into(),
+            dbfile: None,
+            dbpurgeage: 86400,
+            dbmaxmatches: 10,
             quit: false,
             jails: Dict::new(),
             reloading: None,

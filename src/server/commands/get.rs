@@ -39,8 +39,14 @@ pub fn run(state: &mut State, args: &[Value]) -> Outcome {
         "logtarget" => return Ok(Value::str(state.logtarget.as_str())),
         "syslogsocket" => return Ok(Value::str(state.syslogsocket.as_str())),
         "thread" => return Ok(Value::Dict(vec![(Value::str("stacksize"), Value::Int(0))])),
-        // No database is open (persistence is not part of ferroban yet).
-        "dbfile" | "dbmaxmatches" | "dbpurgeage" => return Ok(Value::None),
+        "dbfile" | "dbmaxmatches" | "dbpurgeage" => {
+            return Ok(match (&state.dbfile, name.as_str()) {
+                (None, _) => Value::None,
+                (Some(f), "dbfile") => Value::str(f.as_str()),
+                (Some(_), "dbpurgeage") => Value::Int(state.dbpurgeage),
+                (Some(_), _) => Value::Int(state.dbmaxmatches),
+            })
+        }
         _ => {}
     }
     let option = arg(args, 1)?;

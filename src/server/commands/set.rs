@@ -77,16 +77,34 @@ pub fn run(state: &mut State, args: &[Value], multiple: bool) -> Outcome {
         "thread" => return Ok(Value::None),
         "dbfile" => {
             let value = arg(args, 1)?;
-            if value.eq_ignore_ascii_case("none") || value == ":memory:" {
+            if value.eq_ignore_ascii_case("none") {
+                state.dbfile = None;
                 return Ok(Value::None);
             }
-            return Err(exception(format!(
-                "ferroban cannot open the database {value} yet: persistence is not implemented (set dbfile = None)"
-            )));
+            log::warn!(target: "fail2ban.server",
+                "ferroban keeps no database yet ({value} is not opened): bans will not survive a restart");
+            state.dbfile = Some(value.clone());
+            return Ok(Value::Str(value));
         }
         "dbmaxmatches" | "dbpurgeage" => {
-            log::info!(target: "fail2ban.server", "{name} setting was not in effect since no db yet");
-            return Ok(Value::None);
+            if state.dbfile.is_none() {
+                log::info!(target: "fail2ban.server", "{name} setting was not in effect since no db yet");
+                return Ok(Value::None);
+            }
+            let value = arg(args, 1)?;
+            let n = if name == "dbpurgeage" {
+                crate::duration::seconds(&value).map_err(|e| exception(e.to_string()))?
+            } else {
+                crate::config::reader::py_int(&value).ok_or_else(|| {
+                    exception(format!("invalid literal for int() with base 10: {value:?}"))
+                })?
+            };
+            if name == "dbpurgeage" {
+                state.dbpurgeage = n;
+            } else {
+                state.dbmaxmatches = n;
+            }
+            return Ok(Value::Int(n));
         }
         _ => {}
     }
