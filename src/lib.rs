@@ -16,3 +16,4 @@ pub mod logging;
 pub mod protocol;
 pub mod pyexpr;
 pub mod stream;
+pub mod watch;
