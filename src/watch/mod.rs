@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod error;
 pub mod inotify;
 pub mod journal;
+mod json;
 pub mod md5;
 mod reader;
 pub mod tail;
