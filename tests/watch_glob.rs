@@ -117,3 +117,57 @@ fn a_rotated_file_matching_the_glob_is_not_read_again() {
     let got = run_until(&mut w, Duration::from_millis(500), |_| false);
     assert_eq!(flat(&got), ["c"]);
 }
+
+#[test]
+fn a_symlinked_directory_shares_one_watch_and_removal_keeps_the_other_path() {
+    let d = Dir::new("glob-symlink");
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::os::unix::fs::symlink(d.join("real"), d.join("link")).unwrap();
+    let real = d.join("real/a.log");
+    std::fs::write(&real, "").unwrap();
+    let mut w = watcher();
+    w.add_file(JailId(1), d.join("link/a.log"), &FileOptions::default())
+        .unwrap();
+    w.add_file(JailId(2), &real, &FileOptions::default())
+        .unwrap();
+    append(&real, b"one\n");
+    let got = run_until(&mut w, Duration::from_secs(5), |b| flat(b).len() >= 2);
+    assert_eq!(flat(&got), ["one", "one"]);
+    w.remove_jail(JailId(1));
+    append(&real, b"two\n");
+    // Through inotify, well before the 10 s sweep.
+    let got = run_until(&mut w, Duration::from_secs(3), |b| !b.is_empty());
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].jail, got[0].lines.clone()),
+        (JailId(2), vec!["two".to_string()])
+    );
+}
+
+#[test]
+fn a_directory_removed_and_created_again() {
+    let d = Dir::new("glob-redir");
+    let sub = d.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("a.log"), "first\n").unwrap();
+    let mut w = watcher();
+    w.add_file(JailId(0), sub.join("a.log"), &FileOptions::default())
+        .unwrap();
+    assert_eq!(
+        flat(&run_until(&mut w, Duration::from_secs(5), |b| !b.is_empty())),
+        ["first"]
+    );
+    std::fs::remove_dir_all(&sub).unwrap();
+    assert!(run_until(&mut w, Duration::from_millis(100), |_| false).is_empty());
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("a.log"), "second\n").unwrap();
+    assert_eq!(
+        flat(&run_until(&mut w, Duration::from_secs(5), |b| !b.is_empty())),
+        ["second"]
+    );
+    append(&sub.join("a.log"), b"third\n");
+    assert_eq!(
+        flat(&run_until(&mut w, Duration::from_secs(3), |b| !b.is_empty())),
+        ["third"]
+    );
+}

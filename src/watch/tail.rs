@@ -178,6 +178,12 @@ impl FileTail {
         self.current.is_some()
     }
 
+    /// Whether the path was missing at the last check (deleted or renamed
+    /// away, the open file still being read).
+    pub fn is_absent(&self) -> bool {
+        self.absent_logged
+    }
+
     /// The (device, inode) of the open file, and of rotated ones still drained.
     pub fn inodes(&self) -> Vec<(u64, u64)> {
         self.current
@@ -317,6 +323,7 @@ impl FileTail {
             self.absent_logged = false;
             return self.attach(file, 0);
         }
+        self.absent_logged = false;
         let size = cur.size().map_err(|e| WatchError::io(&self.path, e))?;
         let shrunk = size < cur.off;
         let mut replaced = false;

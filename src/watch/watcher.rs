@@ -111,6 +111,15 @@ struct Glob {
 struct Dir {
     wd: Option<i32>,
     users: usize,
+    /// The directory's (device, inode) when watched: a directory removed and
+    /// created again is a new inode our watch does not see (and its removal
+    /// is not even reported while we hold a file of it open).
+    ino: Option<(u64, u64)>,
+}
+
+fn dir_ino(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Options for a [`Watcher`].
@@ -194,7 +203,9 @@ pub struct Watcher {
     inotify: Option<Inotify>,
     slots: Vec<Option<Slot>>,
     dirs: HashMap<PathBuf, Dir>,
-    by_wd: HashMap<i32, PathBuf>,
+    /// Several paths can name one directory (symlinks): the kernel gives
+    /// them one wd.
+    by_wd: HashMap<i32, Vec<PathBuf>>,
     by_key: HashMap<(PathBuf, OsString), Vec<FileId>>,
     globs: Vec<Option<Glob>>,
     dirty: BTreeSet<FileId>,
@@ -394,7 +405,9 @@ impl Watcher {
                     s.next_poll = now + self.opts.poll_interval;
                     due.push(FileId(i));
                 }
-            } else if sweep || fast && (s.tail.has_retired() || !s.tail.is_open()) {
+            } else if sweep
+                || fast && (s.tail.has_retired() || !s.tail.is_open() || s.tail.is_absent())
+            {
                 due.push(FileId(i));
             }
         }
@@ -466,30 +479,42 @@ impl Watcher {
             }
             return;
         }
-        let Some(dir) = self.by_wd.get(&ev.wd).cloned() else {
+        let Some(dirs) = self.by_wd.get(&ev.wd).cloned() else {
             return;
         };
         if ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0 {
             // The directory went away: retried by timer, its files checked now.
-            log::info!(target: LOG, "Log absence detected (possibly rotation) for directory {}", dir.display());
             if let Some(i) = &self.inotify {
                 i.remove(ev.wd);
             }
             self.by_wd.remove(&ev.wd);
-            if let Some(d) = self.dirs.get_mut(&dir) {
-                d.wd = None;
-            }
-            for ((d, _), ids) in &self.by_key {
-                if *d == dir {
-                    self.dirty.extend(ids.iter().copied());
+            for dir in dirs {
+                log::info!(target: LOG, "Log absence detected (possibly rotation) for directory {}", dir.display());
+                if let Some(d) = self.dirs.get_mut(&dir) {
+                    d.wd = None;
                 }
+                self.mark_dir_dirty(&dir);
             }
             return;
         }
+        for dir in dirs {
+            self.handle_entry_event(&dir, &ev);
+        }
+    }
+
+    fn mark_dir_dirty(&mut self, dir: &Path) {
+        for ((d, _), ids) in &self.by_key {
+            if d == dir {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
+    }
+
+    fn handle_entry_event(&mut self, dir: &Path, ev: &Event) {
         if ev.name.is_empty() {
             return;
         }
-        if let Some(ids) = self.by_key.get(&(dir.clone(), ev.name.clone())) {
+        if let Some(ids) = self.by_key.get(&(dir.to_path_buf(), ev.name.clone())) {
             self.dirty.extend(ids.iter().copied());
         }
         if ev.mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0 && ev.mask & libc::IN_ISDIR == 0 {
@@ -500,7 +525,7 @@ impl Watcher {
                 .enumerate()
                 .filter_map(|(gi, g)| {
                     let g = g.as_ref()?;
-                    (g.dir.as_deref() == Some(dir.as_path())
+                    (g.dir.as_deref() == Some(dir)
                         && crate::config::glob::fnmatch(&name, &g.name_pattern))
                     .then_some(gi)
                 })
@@ -625,17 +650,19 @@ impl Watcher {
     }
 
     fn use_dir(&mut self, dir: &Path) {
-        let d = self
-            .dirs
-            .entry(dir.to_path_buf())
-            .or_insert(Dir { wd: None, users: 0 });
+        let d = self.dirs.entry(dir.to_path_buf()).or_insert(Dir {
+            wd: None,
+            users: 0,
+            ino: None,
+        });
         d.users += 1;
         if d.wd.is_none() {
             if let Some(i) = &self.inotify {
                 match i.add_dir(dir) {
                     Ok(wd) => {
                         d.wd = Some(wd);
-                        self.by_wd.insert(wd, dir.to_path_buf());
+                        d.ino = dir_ino(dir);
+                        self.by_wd.entry(wd).or_default().push(dir.to_path_buf());
                         log::debug!(target: LOG, "Added monitor for the parent directory {}", dir.display());
                     }
                     Err(e) => log::debug!(target: LOG, "Cannot watch {} yet: {e}", dir.display()),
@@ -651,34 +678,54 @@ impl Watcher {
         d.users = d.users.saturating_sub(1);
         if d.users == 0 {
             if let (Some(wd), Some(i)) = (d.wd, &self.inotify) {
-                i.remove(wd);
-                self.by_wd.remove(&wd);
+                let paths = self.by_wd.entry(wd).or_default();
+                paths.retain(|p| p != dir);
+                // Only when no other path shares the directory's watch.
+                if paths.is_empty() {
+                    i.remove(wd);
+                    self.by_wd.remove(&wd);
+                }
             }
             self.dirs.remove(dir);
         }
     }
 
-    /// Watches again directories that were missing or went away; their
-    /// files and globs are checked at once when they come back.
+    /// Watches again directories that were missing, went away, or were
+    /// replaced by a new directory of the same name; their files and globs
+    /// are checked at once when they come back.
     fn retry_dirs(&mut self) {
         let Some(i) = &self.inotify else { return };
         let mut back = Vec::new();
         for (path, d) in self.dirs.iter_mut() {
-            if d.wd.is_none() {
-                if let Ok(wd) = i.add_dir(path) {
-                    d.wd = Some(wd);
-                    self.by_wd.insert(wd, path.clone());
-                    log::info!(target: LOG, "Log presence detected for directory {}", path.display());
-                    back.push(path.clone());
+            let now = dir_ino(path);
+            if d.wd.is_some() && now == d.ino {
+                continue;
+            }
+            if let Some(old) = d.wd.take() {
+                log::info!(target: LOG, "Directory {} was replaced", path.display());
+                let paths = self.by_wd.entry(old).or_default();
+                paths.retain(|p| p != path);
+                if paths.is_empty() {
+                    i.remove(old);
+                    self.by_wd.remove(&old);
                 }
+                back.push(path.clone());
+            }
+            if now.is_none() {
+                continue;
+            }
+            if let Ok(wd) = i.add_dir(path) {
+                d.wd = Some(wd);
+                d.ino = dir_ino(path);
+                self.by_wd.entry(wd).or_default().push(path.clone());
+                log::info!(target: LOG, "Log presence detected for directory {}", path.display());
+                back.push(path.clone());
             }
         }
+        back.sort();
+        back.dedup();
         for dir in back {
-            for ((d, _), ids) in &self.by_key {
-                if *d == dir {
-                    self.dirty.extend(ids.iter().copied());
-                }
-            }
+            self.mark_dir_dirty(&dir);
             for gi in 0..self.globs.len() {
                 if self.globs[gi]
                     .as_ref()
