@@ -231,3 +231,45 @@ fn a_missing_file_is_an_error_unless_allowed_and_then_read_whole_when_it_appears
     std::fs::write(&p, "born\n").unwrap();
     assert_eq!(read(&mut t), ["born"]);
 }
+
+#[test]
+fn seek_to_time_bisects_to_the_first_recent_line() {
+    let d = Dir::new("seek");
+    let p = d.join("a.log");
+    let mut data = String::new();
+    for n in 0..10_000 {
+        data.push_str(&format!("T {n} host sshd: attempt\n"));
+        if n % 7 == 0 {
+            data.push_str("  continuation line without a date\n");
+        }
+    }
+    std::fs::write(&p, &data).unwrap();
+    let time_of = |l: &str| l.strip_prefix("T ")?.split(' ').next()?.parse::<f64>().ok();
+    let mut t = open(&p, StartAt::Head);
+    let mut calls = 0;
+    t.seek_to_time(6543.0, |l| {
+        calls += 1;
+        time_of(l)
+    })
+    .unwrap();
+    assert!(
+        calls < 200,
+        "bisection, not a scan: {calls} lines looked at"
+    );
+    let lines = read(&mut t);
+    assert_eq!(lines[0], "T 6543 host sshd: attempt");
+    assert_eq!(lines.last().unwrap(), "T 9999 host sshd: attempt");
+
+    // Everything recent: stays at the start; nothing recent: at the end.
+    let mut t = open(&p, StartAt::Head);
+    assert_eq!(t.seek_to_time(-1.0, time_of).unwrap(), 0);
+    let mut t = open(&p, StartAt::Head);
+    assert_eq!(t.seek_to_time(1e9, time_of).unwrap(), data.len() as u64);
+
+    // No dates at all: read from the start, as fail2ban.
+    let q = d.join("b.log");
+    std::fs::write(&q, "no\ndates\nhere\n").unwrap();
+    let mut t = open(&q, StartAt::Head);
+    assert_eq!(t.seek_to_time(5.0, time_of).unwrap(), 0);
+    assert_eq!(read(&mut t), ["no", "dates", "here"]);
+}

@@ -213,6 +213,65 @@ impl FileTail {
         }
     }
 
+    /// fail2ban's first-read `seekToTime` for a head start: moves to the
+    /// first line (from the current position on) whose time is at least
+    /// `start` (fail2ban: now - findtime), by bisection over line starts, so
+    /// a big old log is not read whole at startup. `time_of` is the jail's
+    /// date detection; of up to 5 lines after a probe the first dated one
+    /// counts. A file without any date is left where it was, as fail2ban
+    /// does. Returns the new position.
+    pub fn seek_to_time(
+        &mut self,
+        start: f64,
+        mut time_of: impl FnMut(&str) -> Option<f64>,
+    ) -> Result<u64, WatchError> {
+        let (enc, max_line) = (self.encoding, self.max_line);
+        let Some(cur) = self.current.as_mut() else {
+            return Ok(0);
+        };
+        let io = |e| WatchError::io(&self.path, e);
+        let size = cur.size().map_err(io)?;
+        let file = &cur.file;
+        let mut any_date = false;
+        let mut is_late = |s: u64| -> io::Result<bool> {
+            let mut at = s;
+            for _ in 0..5 {
+                let Some((line, next)) = line_at(file, at, size, max_line)? else {
+                    return Ok(false);
+                };
+                let text = enc.decode(strip_cr(&line)).unwrap_or_else(|t| t);
+                if let Some(t) = time_of(&text) {
+                    any_date = true;
+                    return Ok(t >= start);
+                }
+                at = next;
+            }
+            Ok(false)
+        };
+        let (mut lo, mut hi, mut ans) = (cur.pos, size, size);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let s = line_start_at_or_after(file, mid, size).map_err(io)?;
+            if s >= ans {
+                hi = mid;
+            } else if is_late(s).map_err(io)? {
+                ans = s;
+                hi = mid;
+            } else {
+                lo = s + 1;
+            }
+        }
+        if any_date && ans != cur.pos {
+            let r = cur
+                .file
+                .try_clone()
+                .and_then(|f| Reader::new(f, ans))
+                .map_err(io)?;
+            *cur = r;
+        }
+        Ok(cur.pos)
+    }
+
     fn attach(&mut self, file: File, start: u64) -> Result<(), WatchError> {
         let meta = file.metadata().map_err(|e| WatchError::io(&self.path, e))?;
         let (hash, len) = first_line_hash(&file, self.max_line)
@@ -465,4 +524,64 @@ impl FileTail {
         self.buf = buf;
         res
     }
+}
+
+fn strip_cr(mut l: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = l {
+        l = rest;
+    }
+    l
+}
+
+/// The first line start at or after `off`.
+fn line_start_at_or_after(file: &File, off: u64, size: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    if off == 0 {
+        return Ok(0);
+    }
+    let mut at = off - 1;
+    let mut buf = [0u8; 4096];
+    while at < size {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+            return Ok(at + i as u64 + 1);
+        }
+        at += n as u64;
+    }
+    Ok(size)
+}
+
+/// The complete line starting at `off` (without its newline, at most
+/// `max_line` bytes kept) and the next line's start; `None` at the end or
+/// for an unterminated last line.
+fn line_at(
+    file: &File,
+    off: u64,
+    size: u64,
+    max_line: usize,
+) -> io::Result<Option<(Vec<u8>, u64)>> {
+    use std::os::unix::fs::FileExt;
+    let mut line = Vec::new();
+    let mut at = off;
+    let mut buf = [0u8; 4096];
+    while at < size {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+            if line.len() < max_line {
+                line.extend_from_slice(&buf[..i.min(max_line - line.len())]);
+            }
+            return Ok(Some((line, at + i as u64 + 1)));
+        }
+        if line.len() < max_line {
+            line.extend_from_slice(&buf[..n.min(max_line - line.len())]);
+        }
+        at += n as u64;
+    }
+    Ok(None)
 }
