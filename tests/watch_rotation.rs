@@ -58,7 +58,7 @@ fn rename_create_writer(p: PathBuf) -> std::thread::JoinHandle<()> {
             if !late(i) {
                 f.write_all(line(i).as_bytes()).unwrap();
             }
-            if i % 50 == 0 {
+            if i % 10 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -66,7 +66,8 @@ fn rename_create_writer(p: PathBuf) -> std::thread::JoinHandle<()> {
 }
 
 /// logrotate's `copytruncate`: copy the log, then truncate it in place
-/// while the daemon keeps appending. The writer's lock makes copy+truncate
+/// while the daemon keeps appending (a rotation every ~0.2 s: the reader
+/// must not fall a whole rotation behind, or the copy it needs is gone). The writer's lock makes copy+truncate
 /// atomic with respect to its writes (logrotate itself loses lines written
 /// between the two steps; that is logrotate's, not ours to fix).
 fn copytruncate_writer(p: PathBuf) -> std::thread::JoinHandle<()> {
@@ -85,7 +86,7 @@ fn copytruncate_writer(p: PathBuf) -> std::thread::JoinHandle<()> {
                     .unwrap();
             }
             f.write_all(line(i).as_bytes()).unwrap();
-            if i % 50 == 0 {
+            if i % 10 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
