@@ -171,3 +171,73 @@ fn a_directory_removed_and_created_again() {
         ["third"]
     );
 }
+
+fn open_fds_to(path: &std::path::Path) -> usize {
+    let p = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with(&p)))
+        .count()
+}
+
+#[test]
+fn deleted_files_are_closed_once_quiet_and_glob_matches_forgotten() {
+    let d = Dir::new("glob-deleted");
+    let mut w = Watcher::builder()
+        .poll_interval(Duration::from_millis(20))
+        .retire_idle(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let fixed = d.join("fixed.log");
+    std::fs::write(&fixed, "f1\n").unwrap();
+    std::fs::write(d.join("day1.log"), "d1\n").unwrap();
+    w.add_file(JailId(0), &fixed, &FileOptions::default())
+        .unwrap();
+    w.add_glob(
+        JailId(1),
+        &format!("{}/day*.log", d.0.display()),
+        &FileOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        flat(&run_until(&mut w, Duration::from_secs(5), |b| flat(b)
+            .len()
+            >= 2))
+        .len(),
+        2
+    );
+    assert_eq!(open_fds_to(&d.0), 2);
+
+    // A writer still holding the deleted file: its last lines are read.
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.join("day1.log"))
+        .unwrap();
+    std::fs::remove_file(d.join("day1.log")).unwrap();
+    std::fs::remove_file(&fixed).unwrap();
+    std::io::Write::write_all(&mut writer, b"d1 late\n").unwrap();
+    drop(writer);
+    let got = run_until(&mut w, Duration::from_secs(5), |_| open_fds_to(&d.0) == 0);
+    assert_eq!(flat(&got), ["d1 late"]);
+    assert_eq!(open_fds_to(&d.0), 0, "deleted files are closed");
+    assert_eq!(
+        w.files_of(JailId(1)).len(),
+        0,
+        "the glob's match is forgotten"
+    );
+    assert_eq!(w.files_of(JailId(0)).len(), 1, "a configured path is kept");
+
+    std::fs::write(&fixed, "f2\n").unwrap();
+    std::fs::write(d.join("day2.log"), "d2\n").unwrap();
+    let got = run_until(&mut w, Duration::from_secs(5), |b| flat(b).len() >= 2);
+    let mut by_jail: Vec<_> = got.iter().map(|b| (b.jail, b.lines.clone())).collect();
+    by_jail.sort();
+    assert_eq!(
+        by_jail,
+        [
+            (JailId(0), vec!["f2".to_string()]),
+            (JailId(1), vec!["d2".to_string()])
+        ]
+    );
+}

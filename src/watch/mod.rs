@@ -24,5 +24,7 @@ pub mod watcher;
 pub use backend::Backend;
 pub use encoding::Encoding;
 pub use error::WatchError;
-pub use tail::{FileTail, FileTailBuilder, StartAt, DEFAULT_MAX_LINE, DEFAULT_READ_BUDGET};
+pub use tail::{
+    FileTail, FileTailBuilder, StartAt, DEFAULT_MAX_LINE, DEFAULT_READ_BUDGET, DEFAULT_RETIRE_IDLE,
+};
 pub use watcher::{FileId, FileOptions, JailId, Lines, Watcher, WatcherBuilder};

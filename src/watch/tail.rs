@@ -29,8 +29,9 @@ pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// cannot starve the other files of an event loop.
 pub const DEFAULT_READ_BUDGET: usize = 1024 * 1024;
 
-/// A rotated-away file is closed once it has been quiet for this long.
-const RETIRE_IDLE: Duration = Duration::from_secs(60);
+/// A rotated-away (or deleted) file is closed once it has been quiet for
+/// this long, by default.
+pub const DEFAULT_RETIRE_IDLE: Duration = Duration::from_secs(60);
 
 const LOG: &str = "fail2ban.filter";
 
@@ -55,6 +56,7 @@ pub struct FileTail {
     path: PathBuf,
     encoding: Encoding,
     max_line: usize,
+    retire_idle: Duration,
     current: Option<Reader>,
     retired: Vec<Retired>,
     hash: String,
@@ -72,6 +74,7 @@ pub struct FileTailBuilder {
     encoding: Encoding,
     max_line: usize,
     missing_ok: bool,
+    retire_idle: Duration,
 }
 
 impl Default for FileTailBuilder {
@@ -81,6 +84,7 @@ impl Default for FileTailBuilder {
             encoding: Encoding::from_locale(),
             max_line: DEFAULT_MAX_LINE,
             missing_ok: false,
+            retire_idle: DEFAULT_RETIRE_IDLE,
         }
     }
 }
@@ -106,12 +110,20 @@ impl FileTailBuilder {
         self
     }
 
+    /// How long a rotated-away or deleted file must stay quiet before it is
+    /// closed (sooner once the new file has data).
+    pub fn retire_idle(&mut self, d: Duration) -> &mut Self {
+        self.retire_idle = d;
+        self
+    }
+
     pub fn open(&self, path: impl AsRef<Path>) -> Result<FileTail, WatchError> {
         let path = path.as_ref().to_path_buf();
         let mut tail = FileTail {
             path,
             encoding: self.encoding,
             max_line: self.max_line,
+            retire_idle: self.retire_idle,
             current: None,
             retired: Vec::new(),
             hash: String::new(),
@@ -321,7 +333,7 @@ impl FileTail {
         retired.retain_mut(|old| {
             match self.read_from(&mut old.reader, usize::MAX, out) {
                 Ok(0) => {
-                    let keep = !current_has_data && now.duration_since(old.last_growth) < RETIRE_IDLE;
+                    let keep = !current_has_data && now.duration_since(old.last_growth) < self.retire_idle;
                     if !keep {
                         log::debug!(target: LOG, "Closed the rotated-away file of {}", self.path.display());
                     }
@@ -344,8 +356,16 @@ impl FileTail {
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !self.absent_logged && self.current.is_some() {
+                if let Some(mut old) = self.current.take() {
+                    // Deleted or renamed away: drained like a rotated file
+                    // (its writer may still add to it), then closed so a
+                    // deleted file's space is given back.
                     log::info!(target: LOG, "Log absence detected (possibly rotation) for {}", self.path.display());
+                    let _ = self.read_from(&mut old, usize::MAX, out);
+                    self.retired.push(Retired {
+                        reader: old,
+                        last_growth: Instant::now(),
+                    });
                 }
                 self.absent_logged = true;
                 return Ok(());

@@ -41,7 +41,7 @@ use super::backend::Backend;
 use super::encoding::Encoding;
 use super::error::WatchError;
 use super::inotify::{Event, Inotify};
-use super::tail::{FileTail, StartAt, DEFAULT_MAX_LINE, DEFAULT_READ_BUDGET};
+use super::tail::{FileTail, StartAt, DEFAULT_MAX_LINE, DEFAULT_READ_BUDGET, DEFAULT_RETIRE_IDLE};
 
 const LOG: &str = "fail2ban.filter";
 
@@ -129,6 +129,7 @@ pub struct WatcherBuilder {
     sweep_interval: Duration,
     max_line: usize,
     read_budget: usize,
+    retire_idle: Duration,
     inotify: bool,
 }
 
@@ -139,6 +140,7 @@ impl Default for WatcherBuilder {
             sweep_interval: Duration::from_secs(10),
             max_line: DEFAULT_MAX_LINE,
             read_budget: DEFAULT_READ_BUDGET,
+            retire_idle: DEFAULT_RETIRE_IDLE,
             inotify: true,
         }
     }
@@ -162,6 +164,11 @@ impl WatcherBuilder {
     /// Bytes read per file per call before yielding to the other files.
     pub fn read_budget(&mut self, n: usize) -> &mut Self {
         self.read_budget = n.max(1);
+        self
+    }
+    /// How long rotated-away or deleted files stay open while quiet.
+    pub fn retire_idle(&mut self, d: Duration) -> &mut Self {
+        self.retire_idle = d;
         self
     }
     /// Whether to use inotify at all (off: every file is polled).
@@ -429,6 +436,7 @@ impl Watcher {
 
     fn read_files(&mut self, ids: &[FileId]) -> Vec<Lines> {
         let mut out = Vec::new();
+        let mut gone = Vec::new();
         for &id in ids {
             let Some(Some(slot)) = self.slots.get_mut(id.0) else {
                 continue;
@@ -453,6 +461,12 @@ impl Watcher {
                     g.seen.insert(ino, slot.tail.first_line_hash().to_string());
                 }
             }
+            if slot.glob.is_some() && !slot.tail.is_open() && !slot.tail.has_retired() {
+                // A file found by a glob is gone (deleted, renamed to a name
+                // the glob does not match) and fully read: forget it; the
+                // glob finds it again should it come back.
+                gone.push(id);
+            }
             if !lines.is_empty() {
                 out.push(Lines {
                     jail: slot.jail,
@@ -461,6 +475,12 @@ impl Watcher {
                     lines,
                 });
             }
+        }
+        for id in gone {
+            if let Some(t) = self.tail(id) {
+                log::info!(target: LOG, "Removed logfile: {:?}", t.path().display().to_string());
+            }
+            self.remove_file(id);
         }
         out
     }
@@ -613,6 +633,7 @@ impl Watcher {
             .encoding(opts.encoding)
             .max_line(self.opts.max_line)
             .missing_ok(missing_ok)
+            .retire_idle(self.opts.retire_idle)
             .open(path)?;
         let polling = !(self.inotify.is_some() && opts.backend.wants_inotify());
         let mut keys = vec![split(path)];
