@@ -143,9 +143,9 @@ impl Reader {
 }
 
 /// The first line of a file (with its newline) as fail2ban hashes it: the
-/// MD5 hex digest and the line's length, or `None` while the first line is
-/// incomplete. Lines beyond `limit` bytes are not hashed (`None`).
-pub(crate) fn first_line_hash(file: &File, limit: usize) -> io::Result<Option<(String, u64)>> {
+/// MD5 hex digest, or `None` while the first line is incomplete. Lines
+/// beyond `limit` bytes are not hashed (`None`).
+pub(crate) fn first_line_hash(file: &File, limit: usize) -> io::Result<Option<String>> {
     let mut line = Vec::new();
     let mut buf = vec![0u8; 4096];
     loop {
@@ -155,8 +155,7 @@ pub(crate) fn first_line_hash(file: &File, limit: usize) -> io::Result<Option<(S
         }
         if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
             line.extend_from_slice(&buf[..=i]);
-            let len = line.len() as u64;
-            return Ok(Some((super::md5::md5_hex(&line), len)));
+            return Ok(Some(super::md5::md5_hex(&line)));
         }
         line.extend_from_slice(&buf[..n]);
         if line.len() > limit {

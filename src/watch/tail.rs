@@ -60,7 +60,6 @@ pub struct FileTail {
     current: Option<Reader>,
     retired: Vec<Retired>,
     hash: String,
-    first_len: u64,
     last_size: u64,
     decode_warned: bool,
     absent_logged: bool,
@@ -127,7 +126,6 @@ impl FileTailBuilder {
             current: None,
             retired: Vec::new(),
             hash: String::new(),
-            first_len: 0,
             last_size: 0,
             decode_warned: false,
             absent_logged: false,
@@ -286,11 +284,9 @@ impl FileTail {
 
     fn attach(&mut self, file: File, start: u64) -> Result<(), WatchError> {
         let meta = file.metadata().map_err(|e| WatchError::io(&self.path, e))?;
-        let (hash, len) = first_line_hash(&file, self.max_line)
+        self.hash = first_line_hash(&file, self.max_line)
             .map_err(|e| WatchError::io(&self.path, e))?
             .unwrap_or_default();
-        self.hash = hash;
-        self.first_len = len;
         self.last_size = meta.len();
         self.current = Some(Reader::new(file, start).map_err(|e| WatchError::io(&self.path, e))?);
         Ok(())
@@ -413,9 +409,8 @@ impl FileTail {
                 .map_err(|e| WatchError::io(&self.path, e))?
                 .unwrap_or_default();
             if self.hash.is_empty() {
-                self.hash = now.0;
-                self.first_len = now.1;
-            } else if now.0 != self.hash {
+                self.hash = now;
+            } else if now != self.hash {
                 replaced = true;
             }
         }
@@ -426,11 +421,9 @@ impl FileTail {
             self.recover_from_copy(out);
             let cur = self.current.as_mut().expect("checked above");
             cur.reset(0);
-            let (hash, len) = first_line_hash(&cur.file, self.max_line)
+            self.hash = first_line_hash(&cur.file, self.max_line)
                 .map_err(|e| WatchError::io(&self.path, e))?
                 .unwrap_or_default();
-            self.hash = hash;
-            self.first_len = len;
         }
         Ok(())
     }
@@ -481,7 +474,7 @@ impl FileTail {
                 continue;
             }
             match first_line_hash(&file, self.max_line) {
-                Ok(Some((h, _))) if h == self.hash => {}
+                Ok(Some(h)) if h == self.hash => {}
                 _ => continue,
             }
             let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);

@@ -606,8 +606,7 @@ impl Watcher {
         let now = super::reader::first_line_hash(&file, self.opts.max_line)
             .ok()
             .flatten()
-            .unwrap_or_default()
-            .0;
+            .unwrap_or_default();
         *hash == now
     }
 
