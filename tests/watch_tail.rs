@@ -167,22 +167,98 @@ fn short_junk_lines_are_decoded_with_replacement_and_nothing_after_is_lost() {
     );
 }
 
-fn python_md5(data: &[u8]) -> String {
-    use std::io::Write;
-    let mut c = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys,hashlib; print(hashlib.md5(sys.stdin.buffer.read()).hexdigest())",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is the reference");
-    c.stdin.take().unwrap().write_all(data).unwrap();
-    String::from_utf8(c.wait_with_output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_string()
+/// fail2ban's own FileContainer over a file: its lines (hex of their UTF-8),
+/// then its position and first-line hash.
+const FILE_CONTAINER: &str = r#"
+import sys
+from fail2ban.server.filter import FileContainer
+c = FileContainer(sys.argv[1], sys.argv[2], tail=False)
+c.open()
+while True:
+    l = c.readline()
+    if l is None:
+        break
+    print(l.encode('utf-8', 'surrogatepass').hex())
+c.close()
+print("pos", c.getPos(), "hash", c.getHash())
+"#;
+
+fn reference(path: &std::path::Path, enc: &str) -> (Vec<String>, u64, String) {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", FILE_CONTAINER, path.to_str().unwrap(), enc])
+        .output()
+        .expect("python3 with fail2ban is the reference");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.pop().unwrap();
+    let parts: Vec<&str> = last.split(' ').collect();
+    let decoded = lines
+        .iter()
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect();
+    (
+        decoded,
+        parts[1].parse().unwrap(),
+        parts.get(3).unwrap_or(&"").to_string(),
+    )
+}
+
+#[test]
+fn lines_position_and_hash_agree_with_fail2bans_file_container() {
+    let d = Dir::new("reference");
+    // Random short lines: every byte value but the newline, CRs, empty lines,
+    // an unterminated last line.
+    let mut x: u32 = 2026;
+    let mut rnd = move || {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        (x >> 16) as u8
+    };
+    for (k, enc) in [(0, "utf-8"), (1, "latin-1"), (2, "ascii"), (3, "utf-8")] {
+        let mut data = Vec::new();
+        for _ in 0..400 {
+            let n = rnd() % 40;
+            for _ in 0..n {
+                let b = rnd();
+                // Mostly text, some bytes above 0x7f, the odd CR.
+                data.push(match b % 8 {
+                    0 => 0x80 | rnd(),
+                    1 if b % 16 == 1 => b'\r',
+                    _ => b' ' + b % 90,
+                });
+            }
+            data.retain(|&b| b != b'\n');
+            data.push(b'\n');
+        }
+        if k == 3 {
+            // Valid multi-byte text too, and a partial last line.
+            data.extend_from_slice("é€😀 ok\nunterminated".as_bytes());
+        }
+        let p = d.join(&format!("f{k}.log"));
+        std::fs::write(&p, &data).unwrap();
+        let (want, pos, hash) = reference(&p, enc);
+        let mut t = FileTail::builder()
+            .encoding(Encoding::parse(enc).unwrap())
+            .open(&p)
+            .unwrap();
+        assert_eq!(t.first_line_hash(), hash, "{enc}: first-line hash");
+        let got = read(&mut t);
+        assert_eq!(got.len(), want.len(), "{enc}: line count");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{enc}: line {i}");
+        }
+        assert_eq!(t.position(), pos, "{enc}: position");
+    }
 }
 
 #[test]
@@ -191,7 +267,7 @@ fn position_and_first_line_hash_as_fail2ban_stores_them() {
     let p = d.join("a.log");
     std::fs::write(&p, "first line\n").unwrap();
     let mut t = open(&p, StartAt::Head);
-    assert_eq!(t.first_line_hash(), python_md5(b"first line\n"));
+    assert_eq!(t.first_line_hash(), reference(&p, "utf-8").2);
     assert_eq!(read(&mut t), ["first line"]);
     append(&p, b"second\nthird\n");
     assert_eq!(read(&mut t), ["second", "third"]);

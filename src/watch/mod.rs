@@ -16,8 +16,8 @@ pub mod error;
 pub mod inotify;
 pub mod journal;
 mod json;
-pub mod md5;
 mod reader;
+pub mod sha1;
 pub mod tail;
 pub mod watcher;
 

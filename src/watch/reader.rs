@@ -143,8 +143,9 @@ impl Reader {
 }
 
 /// The first line of a file (with its newline) as fail2ban hashes it: the
-/// MD5 hex digest, or `None` while the first line is incomplete. Lines
-/// beyond `limit` bytes are not hashed (`None`).
+/// SHA-1 hex digest (see `sha1`: what fail2ban 1.0.2 really uses), or
+/// `None` while the first line is incomplete. Lines beyond `limit` bytes
+/// are not hashed (`None`).
 pub(crate) fn first_line_hash(file: &File, limit: usize) -> io::Result<Option<String>> {
     let mut line = Vec::new();
     let mut buf = vec![0u8; 4096];
@@ -155,7 +156,7 @@ pub(crate) fn first_line_hash(file: &File, limit: usize) -> io::Result<Option<St
         }
         if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
             line.extend_from_slice(&buf[..=i]);
-            return Ok(Some(super::md5::md5_hex(&line)));
+            return Ok(Some(super::sha1::sha1_hex(&line)));
         }
         line.extend_from_slice(&buf[..n]);
         if line.len() > limit {

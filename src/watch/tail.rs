@@ -177,8 +177,9 @@ impl FileTail {
         self.current.as_ref().map_or(0, |r| r.pos)
     }
 
-    /// MD5 hex digest of the current file's first line, `""` while it has no
-    /// complete first line; what fail2ban's database stores as `firstlinemd5`.
+    /// Hex digest of the current file's first line, `""` while it has no
+    /// complete first line: what fail2ban's database stores as
+    /// `firstlinemd5`, which under Python 3 is in fact SHA-1 (see `sha1`).
     pub fn first_line_hash(&self) -> &str {
         &self.hash
     }
