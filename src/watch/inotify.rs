@@ -33,7 +33,6 @@ pub const DIR_MASK: u32 = libc::IN_MODIFY
     | libc::IN_MOVED_FROM
     | libc::IN_DELETE
     | libc::IN_ATTRIB
-    | libc::IN_CLOSE_WRITE
     | libc::IN_DELETE_SELF
     | libc::IN_MOVE_SELF
     | libc::IN_ONLYDIR;
@@ -68,12 +67,14 @@ impl Inotify {
         unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), wd) };
     }
 
-    /// Reads every queued event without blocking.
+    /// Reads the queued events without blocking: all of them, or at most
+    /// 16 reads' worth (the descriptor then stays readable), so a flood of
+    /// events cannot keep the caller's loop here.
     pub fn read_events(&self) -> io::Result<Vec<Event>> {
         let mut out = Vec::new();
         // Aligned for inotify_event; large enough for many records per read.
         let mut buf = vec![0u64; 8192];
-        loop {
+        for _ in 0..16 {
             let bytes = buf.len() * 8;
             // SAFETY: buf is valid for `bytes` bytes.
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
@@ -108,6 +109,7 @@ impl Inotify {
                 i = name_end;
             }
         }
+        Ok(out)
     }
 }
 
