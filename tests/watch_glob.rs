@@ -35,6 +35,7 @@ fn new_files_are_read_from_their_start(backend: Backend, name: &str) {
     append(&d.join("old.log"), b"old 2\n");
     std::fs::write(d.join("new.log"), "new 1\nnew 2\n").unwrap();
     append(&d.join("other.txt"), b"still not matched\n");
+    std::fs::write(d.join(".hidden.log"), "hidden, as Python's glob skips it\n").unwrap();
     let got = run_until(&mut w, Duration::from_secs(5), |b| flat(b).len() >= 3);
     let mut lines = flat(&got);
     lines.sort();

@@ -297,6 +297,11 @@ fn a_missing_file_is_an_error_unless_allowed_and_then_read_whole_when_it_appears
     let d = Dir::new("missing");
     let p = d.join("later.log");
     assert!(FileTail::builder().open(&p).is_err());
+    let err = FileTail::builder()
+        .open(&d.0)
+        .err()
+        .expect("a directory is no log");
+    assert!(err.to_string().contains("directory"), "{err}");
     let mut t = FileTail::builder()
         .start(StartAt::Tail)
         .missing_ok(true)

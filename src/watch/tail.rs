@@ -133,10 +133,14 @@ impl FileTailBuilder {
         };
         match File::open(&tail.path) {
             Ok(file) => {
-                let size = file
-                    .metadata()
-                    .map_err(|e| WatchError::io(&tail.path, e))?
-                    .len();
+                let meta = file.metadata().map_err(|e| WatchError::io(&tail.path, e))?;
+                if meta.is_dir() {
+                    return Err(WatchError::io(
+                        &tail.path,
+                        io::Error::from_raw_os_error(libc::EISDIR),
+                    ));
+                }
+                let size = meta.len();
                 let start = match self.start {
                     StartAt::Head => 0,
                     StartAt::Tail => size,

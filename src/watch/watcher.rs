@@ -563,9 +563,30 @@ impl Watcher {
             return Vec::new();
         };
         let (jail, opts) = (g.jail, g.opts.clone());
-        let candidates: Vec<PathBuf> = crate::config::glob::glob(&g.pattern)
+        let matches: Vec<PathBuf> = match &g.dir {
+            // The common case, listed quietly: config's glob warns about
+            // dangling links, which would repeat at every rescan.
+            Some(dir) => std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter(|e| {
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            // Python's glob: hidden names only for patterns starting with '.'.
+                            (!name.starts_with('.') || g.name_pattern.starts_with('.'))
+                                && crate::config::glob::fnmatch(&name, &g.name_pattern)
+                        })
+                        .map(|e| dir.join(e.file_name()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => crate::config::glob::glob(&g.pattern)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+        };
+        let candidates: Vec<PathBuf> = matches
             .into_iter()
-            .map(PathBuf::from)
             .filter(|p| !g.paths.contains(p) && p.is_file())
             .collect();
         let mut added = Vec::new();
