@@ -216,3 +216,59 @@ fn backend_options_and_resuming_after_a_cursor() {
         .args()
         .is_err());
 }
+
+#[test]
+fn a_big_backlog_and_an_oversized_entry() {
+    let d = Dir::new("journal-big");
+    let mut entries = String::new();
+    for i in 0..20_000 {
+        if i == 10_000 {
+            // 2 MB of message: skipped with a warning, the next entry read.
+            entries.push_str(&format!(
+                "{{\"__CURSOR\":\"big\",\"__REALTIME_TIMESTAMP\":\"1700000000000000\",\"MESSAGE\":\"{}\"}}\n",
+                "x".repeat(2 << 20)
+            ));
+        }
+        entries.push_str(&format!(
+            "{{\"__CURSOR\":\"c{i}\",\"__REALTIME_TIMESTAMP\":\"{}\",\"_HOSTNAME\":\"h\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"_PID\":\"{i}\",\"MESSAGE\":\"Failed password for root from 192.0.2.{} port 22\"}}\n",
+            1_700_000_000_000_000u64 + i,
+            i % 250
+        ));
+    }
+    let data = d.join("big.jsonl");
+    std::fs::write(&data, &entries).unwrap();
+    let script = d.join("journalctl");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat '{}'\nexec sleep 30\n", data.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut r = JournalReader::builder()
+        .journalctl(&script)
+        .spawn()
+        .unwrap();
+    let mut calls = 0;
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    while got.len() < 20_000 && Instant::now() < end {
+        let mut pfd = libc::pollfd {
+            fd: r.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        got.extend(r.read_entries().unwrap());
+        calls += 1;
+    }
+    assert_eq!(got.len(), 20_000);
+    assert!(calls > 2, "handed over in slices ({calls} calls)");
+    for (i, e) in got.iter().enumerate() {
+        assert_eq!(e.cursor.as_deref(), Some(format!("c{i}").as_str()));
+    }
+    assert_eq!(
+        got[7].message,
+        "h sshd[7]: Failed password for root from 192.0.2.7 port 22"
+    );
+}

@@ -292,12 +292,16 @@ impl JournalReader {
         self.ended
     }
 
-    /// Reads every complete entry available now, without blocking.
+    /// Reads the complete entries available now (up to about 1 MiB of
+    /// output per call), without blocking.
     pub fn read_entries(&mut self) -> Result<Vec<JournalEntry>, WatchError> {
         self.drain_stderr();
         let mut out = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
-        loop {
+        // At most 1 MiB per call: a big backlog (seeking to now - findtime on
+        // a busy host) must not hold the server's loop; the descriptor stays
+        // readable for the rest.
+        for _ in 0..16 {
             match self.stdout.read(&mut chunk) {
                 Ok(0) => {
                     self.ended = true;
