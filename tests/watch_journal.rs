@@ -23,6 +23,8 @@ this is not json
 {"__CURSOR":"s=a;i=4","__REALTIME_TIMESTAMP":"1700000003000001","SYSLOG_IDENTIFIER":"kernel","__MONOTONIC_TIMESTAMP":"12345678","MESSAGE":"oops"}
 {"__CURSOR":"s=a;i=5","__REALTIME_TIMESTAMP":"1700000004000000","_HOSTNAME":"web","SYSLOG_IDENTIFIER":"app","SYSLOG_PID":"abc","MESSAGE":["part one","part two"]}
 {"__CURSOR":"s=a;i=6","__REALTIME_TIMESTAMP":"1700000005000000","MESSAGE":"no identifier"}
+{"__CURSOR":"s=a;i=7","__REALTIME_TIMESTAMP":"1700000006000000","_HOSTNAME":"","SYSLOG_IDENTIFIER":"","_COMM":"cron","SYSLOG_PID":"0","_PID":"010","MESSAGE":"zero pid falls back"}
+{"__CURSOR":"s=a;i=8","__REALTIME_TIMESTAMP":"1700000007000000","_COMM":"x","_PID":"0","MESSAGE":"zero pid skipped"}
 "#;
 
 /// Emulates python-systemd's field converters, then calls fail2ban's own
@@ -143,7 +145,7 @@ fn entries_are_formatted_as_fail2ban_formats_them() {
         .start(JournalStart::Since(1699999000.5))
         .spawn()
         .unwrap();
-    let got = read_all(&mut r, 6);
+    let got = read_all(&mut r, 8);
     let want = reference(ENTRIES);
     assert_eq!(
         got.len(),
@@ -158,7 +160,7 @@ fn entries_are_formatted_as_fail2ban_formats_them() {
         assert_eq!(g.line(), unescape_py_json(&line));
         assert!((g.time - tm).abs() < 1e-6, "{} vs {tm}", g.time);
     }
-    assert_eq!(r.cursor(), Some("s=a;i=6"));
+    assert_eq!(r.cursor(), Some("s=a;i=8"));
     let args = std::fs::read_to_string(d.join("args.txt")).unwrap();
     assert_eq!(
         args.lines().collect::<Vec<_>>(),
@@ -195,8 +197,8 @@ fn backend_options_and_resuming_after_a_cursor() {
         .start(JournalStart::AfterCursor("s=a;i=3".into()))
         .spawn()
         .unwrap();
-    let got = read_all(&mut r, 6);
-    assert_eq!(got.len(), 6);
+    let got = read_all(&mut r, 8);
+    assert_eq!(got.len(), 8);
     // journalctl exited: the reader says so, and nothing panics.
     let end = Instant::now() + Duration::from_secs(5);
     while !r.has_ended() && Instant::now() < end {

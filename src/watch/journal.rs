@@ -455,6 +455,19 @@ fn python_int(s: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+/// A PID field as fail2ban prints it: python-systemd makes it an int
+/// (decimal, so `0` is false and skipped), else fail2ban tries `int(v, 0)`,
+/// else prints the value.
+fn pid_text(v: &str) -> Option<String> {
+    if let Ok(n) = v.trim().parse::<i64>() {
+        return (n != 0).then(|| format!("[{n}]"));
+    }
+    Some(match python_int(v) {
+        Some(n) => format!("[{n}]"),
+        None => format!("[{v}]"),
+    })
+}
+
 /// Local time as Python's `datetime.fromtimestamp(us / 1e6).isoformat()`.
 fn iso_local(us: i64) -> String {
     let secs = us.div_euclid(1_000_000) as libc::time_t;
@@ -494,11 +507,11 @@ pub(crate) fn format_entry(fields: &[(String, Json)], enc: Encoding) -> JournalE
     }
     if let Some(ident) = first("SYSLOG_IDENTIFIER").or_else(|| first("_COMM")) {
         let mut p = ident;
-        if let Some(pid) = first("SYSLOG_PID").or_else(|| first("_PID")) {
-            match python_int(&pid) {
-                Some(n) => p.push_str(&format!("[{n}]")),
-                None => p.push_str(&format!("[{pid}]")),
-            }
+        if let Some(pid) = first("SYSLOG_PID")
+            .and_then(|v| pid_text(&v))
+            .or_else(|| first("_PID").and_then(|v| pid_text(&v)))
+        {
+            p.push_str(&pid);
         }
         p.push(':');
         let kernel = p == "kernel:";
