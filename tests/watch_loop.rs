@@ -103,4 +103,6 @@ fn removed_files_are_no_longer_delivered() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].file, keep);
     assert!(w.tail(id).is_none());
+    let listed: Vec<_> = w.files().map(|(f, j, t)| (f, j, t.position())).collect();
+    assert_eq!(listed, [(keep, JailId(1), 2)]);
 }

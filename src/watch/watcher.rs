@@ -348,6 +348,15 @@ impl Watcher {
             .collect()
     }
 
+    /// Every followed file with its jail, e.g. to save positions and
+    /// first-line hashes to the database.
+    pub fn files(&self) -> impl Iterator<Item = (FileId, JailId, &FileTail)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (FileId(i), s.jail, &s.tail)))
+    }
+
     /// A followed file, for its path, position and first-line hash.
     pub fn tail(&self, id: FileId) -> Option<&FileTail> {
         self.slots.get(id.0)?.as_ref().map(|s| &s.tail)
