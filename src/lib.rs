@@ -20,3 +20,4 @@ pub mod protocol;
 pub mod pyexpr;
 pub mod server;
 pub mod stream;
+pub mod watch;
