@@ -126,10 +126,13 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
     while !state.quit {
         // Bans may have ended while commands were being served.
         state.expire(super::state::now());
+        // A negative descriptor is ignored by poll: no watcher yet.
+        let watch_fd = state.watching.as_ref().and_then(|w| w.watcher.fd()).unwrap_or(-1);
         let mut fds: Vec<libc::pollfd> = [
             listener.as_raw_fd(),
             term.read.as_raw_fd(),
             usr1.read.as_raw_fd(),
+            watch_fd,
         ]
         .into_iter()
         .chain(conns.iter().map(|c| c.stream.as_raw_fd()))
@@ -139,11 +142,20 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             revents: 0,
         })
         .collect();
-        // Sleep until the next ban ends, or until something happens.
-        let timeout = state.next_expiry().map_or(-1, |end| {
+        // Sleep until the next ban ends or the watcher's next poll, or until something happens.
+        let mut timeout = state.next_expiry().map_or(-1, |end| {
             (((end - super::state::now()) * 1000.0).ceil().max(0.0) as i64 + 1).min(i32::MAX as i64)
                 as i32
         });
+        if let Some(w) = state.watching.as_ref() {
+            let due = if w.watcher.has_backlog() {
+                0
+            } else {
+                let d = w.watcher.next_deadline().saturating_duration_since(std::time::Instant::now());
+                (d.as_millis() as i64 + 1).min(i32::MAX as i64) as i32
+            };
+            timeout = if timeout < 0 { due } else { timeout.min(due) };
+        }
         // SAFETY: `fds` is a valid array of pollfd for its length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
@@ -153,6 +165,7 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             }
             return Err(format!("poll failed: {e}"));
         }
+        super::watching::pump(state);
         state.expire(super::state::now());
         if fds[1].revents != 0 && term.drain() {
             log::info!(target: "fail2ban.server", "Received signal to stop the server");
@@ -167,7 +180,7 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
         }
         // Serve ready connections (newest indices first, so removal is safe).
         for i in (0..conns.len()).rev() {
-            if fds[3 + i].revents != 0 && !conns[i].read(state) {
+            if fds[4 + i].revents != 0 && !conns[i].read(state) {
                 conns.swap_remove(i);
             }
         }

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod event_loop;
 pub mod listener;
 pub mod state;
+pub mod watching;
 
 use crate::logging::ServerLog;
 use state::State;

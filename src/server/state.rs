@@ -24,6 +24,8 @@ pub struct State {
     pub jails: Dict<Jail>,
     /// Jails present when a reload began, not yet seen again in its stream.
     pub reloading: Option<Vec<String>>,
+    /// The log watcher, once a jail has files to follow.
+    pub watching: Option<super::watching::Watching>,
 }
 
 impl State {
@@ -39,6 +41,7 @@ impl State {
             quit: false,
             jails: Dict::new(),
             reloading: None,
+            watching: None,
         }
     }
 
@@ -70,6 +73,9 @@ impl State {
         let names: Vec<String> = self.jails.keys().map(str::to_string).collect();
         for name in names.iter().rev() {
             if let Some(mut j) = self.jails.remove(name) {
+                if let Some(w) = self.watching.as_mut() {
+                    w.remove(name);
+                }
                 j.stop();
             }
         }

@@ -56,6 +56,7 @@ pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
                 .ok_or_else(|| unknown_jail(&jail))?;
             if !j.started {
                 j.start();
+                crate::server::watching::start_jail(state, &jail);
             }
             Ok(Value::None)
         }
@@ -77,12 +78,19 @@ pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
             let gone = state.reloading.take().unwrap_or_default();
             for name in &gone {
                 if let Some(mut j) = state.jails.remove(name) {
+                    if let Some(w) = state.watching.as_mut() {
+                        w.remove(name);
+                    }
                     j.stop();
                 }
             }
             for name in before.iter().filter(|n| !gone.contains(n)) {
                 if let Some(j) = state.jails.get_mut(name) {
                     j.finish_reload();
+                }
+                // Its log paths may have changed: follow them again.
+                if state.jails.get(name).is_some_and(|j| j.started) {
+                    crate::server::watching::start_jail(state, name);
                 }
             }
             log::info!(target: "fail2ban.server", "Reload finished.");

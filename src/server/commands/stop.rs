@@ -19,6 +19,9 @@ pub fn run(state: &mut State, args: &[Value]) -> Outcome {
         .jails
         .remove(&name)
         .ok_or_else(|| unknown_jail(&name))?;
+    if let Some(w) = state.watching.as_mut() {
+        w.remove(&name);
+    }
     jail.stop();
     Ok(Value::None)
 }

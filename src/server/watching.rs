@@ -1,0 +1,115 @@
+//! The bridge between the server's jails and the log watcher: one
+//! [`Watcher`] for every jail's files (one inotify instance), started and
+//! stopped with the jails, and the lines it delivers handed to their jail.
+
+use super::state::{now, State};
+use crate::watch::{Backend, Encoding, FileOptions, JailId, Lines, StartAt, Watcher};
+use std::collections::HashMap;
+
+/// The watcher and which jail each of its jail ids stands for.
+pub struct Watching {
+    pub watcher: Watcher,
+    names: HashMap<usize, String>,
+    next_id: usize,
+}
+
+impl Watching {
+    pub fn new() -> Result<Watching, String> {
+        let watcher = Watcher::builder().build().map_err(|e| e.to_string())?;
+        Ok(Watching {
+            watcher,
+            names: HashMap::new(),
+            next_id: 0,
+        })
+    }
+
+    fn id_of(&self, jail: &str) -> Option<JailId> {
+        self.names.iter().find(|(_, n)| *n == jail).map(|(i, _)| JailId(*i))
+    }
+
+    /// Stops following a jail's files.
+    pub fn remove(&mut self, jail: &str) {
+        if let Some(id) = self.id_of(jail) {
+            self.watcher.remove_jail(id);
+            self.names.remove(&id.0);
+        }
+    }
+}
+
+/// Follows the files of a jail that was just started, and reads what they
+/// already hold (fail2ban's first read: old entries are skipped).
+pub fn start_jail(state: &mut State, jail: &str) {
+    let Some(j) = state.jails.get(jail) else { return };
+    if j.backend.starts_with("systemd") {
+        log::error!(target: "fail2ban.jail", "[{jail}] the systemd backend is not supported by ferroban's server yet; the jail reads nothing");
+        return;
+    }
+    let backend = Backend::parse(&j.backend).map(|b| b.0).unwrap_or(Backend::Auto);
+    let encoding = Encoding::parse(&j.logencoding).unwrap_or_else(|_| Encoding::from_locale());
+    let paths = j.logpaths.clone();
+    if state.watching.is_none() {
+        match Watching::new() {
+            Ok(w) => state.watching = Some(w),
+            Err(e) => {
+                log::error!(target: "fail2ban.jail", "[{jail}] cannot watch log files: {e}");
+                return;
+            }
+        }
+    }
+    let w = state.watching.as_mut().unwrap();
+    w.remove(jail);
+    let id = JailId(w.next_id);
+    w.next_id += 1;
+    w.names.insert(id.0, jail.to_string());
+    for (path, tail) in paths {
+        let opts = FileOptions {
+            start: if tail { StartAt::Tail } else { StartAt::Head },
+            encoding,
+            backend,
+            missing_ok: false,
+        };
+        let added = if path.contains(['*', '?', '[']) {
+            w.watcher.add_glob(id, &path, &opts).map(|_| ())
+        } else {
+            w.watcher.add_file(id, &path, &opts).map(|_| ())
+        };
+        match added {
+            Ok(()) => log::info!(target: "fail2ban.filter", "[{jail}] Added logfile: '{path}'"),
+            Err(e) => log::error!(target: "fail2ban.filter", "[{jail}] Unable to open {path}: {e}"),
+        }
+    }
+    // The first read: until the files are caught up, lines are "not in operation".
+    loop {
+        let Some(w) = state.watching.as_mut() else { return };
+        let mut batch = w.watcher.process_events();
+        batch.extend(w.watcher.poll_due(std::time::Instant::now()));
+        let more = w.watcher.has_backlog();
+        deliver(state, batch, false);
+        if !more {
+            break;
+        }
+    }
+}
+
+/// Hands delivered lines to their jails.
+pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
+    let t = now();
+    for lines in batch {
+        let Some(name) = state.watching.as_ref().and_then(|w| w.names.get(&lines.jail.0)).cloned() else {
+            continue;
+        };
+        if let Some(j) = state.jails.get_mut(&name) {
+            for line in &lines.lines {
+                j.process_line(line, t, in_operation);
+            }
+        }
+    }
+}
+
+/// Reads whatever the watcher has (after its descriptor woke the loop, or on time).
+pub fn pump(state: &mut State) {
+    let Some(w) = state.watching.as_mut() else { return };
+    let mut batch = w.watcher.process_events();
+    batch.extend(w.watcher.poll_due(std::time::Instant::now()));
+    deliver(state, batch, true);
+}
