@@ -414,15 +414,26 @@ impl Watcher {
             self.next_fast = now + self.opts.poll_interval;
             self.retry_dirs();
         }
+        // Files whose directory cannot be watched (missing, no permission)
+        // are polled meanwhile.
+        let unwatched: HashSet<&Path> = self
+            .dirs
+            .iter()
+            .filter(|(_, d)| d.wd.is_none())
+            .map(|(p, _)| p.as_path())
+            .collect();
         for (i, s) in self.slots.iter_mut().enumerate() {
             let Some(s) = s else { continue };
+            let blind = !unwatched.is_empty()
+                && s.keys.iter().any(|(d, _)| unwatched.contains(d.as_path()));
             if s.polling {
                 if now >= s.next_poll {
                     s.next_poll = now + self.opts.poll_interval;
                     due.push(FileId(i));
                 }
             } else if sweep
-                || fast && (s.tail.has_retired() || !s.tail.is_open() || s.tail.is_absent())
+                || fast
+                    && (blind || s.tail.has_retired() || !s.tail.is_open() || s.tail.is_absent())
             {
                 due.push(FileId(i));
             }
