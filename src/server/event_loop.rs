@@ -127,7 +127,11 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
         // Bans may have ended while commands were being served.
         state.expire(super::state::now());
         // A negative descriptor is ignored by poll: no watcher yet.
-        let watch_fd = state.watching.as_ref().and_then(|w| w.watcher.fd()).unwrap_or(-1);
+        let watch_fd = state
+            .watching
+            .as_ref()
+            .and_then(|w| w.watcher.fd())
+            .unwrap_or(-1);
         let mut fds: Vec<libc::pollfd> = [
             listener.as_raw_fd(),
             term.read.as_raw_fd(),
@@ -151,7 +155,10 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             let due = if w.watcher.has_backlog() {
                 0
             } else {
-                let d = w.watcher.next_deadline().saturating_duration_since(std::time::Instant::now());
+                let d = w
+                    .watcher
+                    .next_deadline()
+                    .saturating_duration_since(std::time::Instant::now());
                 (d.as_millis() as i64 + 1).min(i32::MAX as i64) as i32
             };
             timeout = if timeout < 0 { due } else { timeout.min(due) };

@@ -24,7 +24,10 @@ impl Watching {
     }
 
     fn id_of(&self, jail: &str) -> Option<JailId> {
-        self.names.iter().find(|(_, n)| *n == jail).map(|(i, _)| JailId(*i))
+        self.names
+            .iter()
+            .find(|(_, n)| *n == jail)
+            .map(|(i, _)| JailId(*i))
     }
 
     /// Stops following a jail's files.
@@ -39,12 +42,16 @@ impl Watching {
 /// Follows the files of a jail that was just started, and reads what they
 /// already hold (fail2ban's first read: old entries are skipped).
 pub fn start_jail(state: &mut State, jail: &str) {
-    let Some(j) = state.jails.get(jail) else { return };
+    let Some(j) = state.jails.get(jail) else {
+        return;
+    };
     if j.backend.starts_with("systemd") {
         log::error!(target: "fail2ban.jail", "[{jail}] the systemd backend is not supported by ferroban's server yet; the jail reads nothing");
         return;
     }
-    let backend = Backend::parse(&j.backend).map(|b| b.0).unwrap_or(Backend::Auto);
+    let backend = Backend::parse(&j.backend)
+        .map(|b| b.0)
+        .unwrap_or(Backend::Auto);
     let encoding = Encoding::parse(&j.logencoding).unwrap_or_else(|_| Encoding::from_locale());
     let paths = j.logpaths.clone();
     if state.watching.is_none() {
@@ -80,7 +87,9 @@ pub fn start_jail(state: &mut State, jail: &str) {
     }
     // The first read: until the files are caught up, lines are "not in operation".
     loop {
-        let Some(w) = state.watching.as_mut() else { return };
+        let Some(w) = state.watching.as_mut() else {
+            return;
+        };
         let mut batch = w.watcher.process_events();
         batch.extend(w.watcher.poll_due(std::time::Instant::now()));
         let more = w.watcher.has_backlog();
@@ -95,7 +104,12 @@ pub fn start_jail(state: &mut State, jail: &str) {
 pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
     let t = now();
     for lines in batch {
-        let Some(name) = state.watching.as_ref().and_then(|w| w.names.get(&lines.jail.0)).cloned() else {
+        let Some(name) = state
+            .watching
+            .as_ref()
+            .and_then(|w| w.names.get(&lines.jail.0))
+            .cloned()
+        else {
             continue;
         };
         if let Some(j) = state.jails.get_mut(&name) {
@@ -108,7 +122,9 @@ pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
 
 /// Reads whatever the watcher has (after its descriptor woke the loop, or on time).
 pub fn pump(state: &mut State) {
-    let Some(w) = state.watching.as_mut() else { return };
+    let Some(w) = state.watching.as_mut() else {
+        return;
+    };
     let mut batch = w.watcher.process_events();
     batch.extend(w.watcher.poll_due(std::time::Instant::now()));
     deliver(state, batch, true);

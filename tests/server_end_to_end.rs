@@ -1,0 +1,110 @@
+//! The whole chain with ferroban's own binaries: `fail2ban-client start`
+//! with a Courier-style jail, failed logins appended to the log, the ban's
+//! action run, `status` showing it, the ban ending by itself, and `stop`.
+//! The action records to a file: no firewall is touched here.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn client(conf: &Scratch, args: &[&str]) -> (String, Option<i32>) {
+    let mut c = our_client();
+    c.args(["-c", conf.str()]).args(args);
+    let o = run(c);
+    (stdout(&o), o.status.code())
+}
+
+fn local_time(t: f64) -> String {
+    ferroban::jail::time_str(t)
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn failed_logins_in_the_log_ban_and_the_ban_expires() {
+    let conf = Scratch::with_stock("e2e");
+    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    let p = conf.path.display().to_string();
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let record = conf.path.join("record");
+    conf.write(
+        "action.d/record.conf",
+        format!(
+            "[Definition]\nactionban = echo ban <ip> >> {r}\nactionunban = echo unban <ip> >> {r}\n",
+            r = record.display()
+        ),
+    );
+    conf.write(
+        "filter.d/courierlogin.local",
+        "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\n",
+    );
+    let log = conf.write("mail.log", "");
+    conf.write(
+        "jail.local",
+        format!(
+            "[courier]\nenabled = true\nfilter = courierlogin\naction = record\nlogpath = {}\nmaxretry = 3\nfindtime = 600\nbantime = 3\n",
+            log.display()
+        ),
+    );
+    conf.write("filter.d/courierlogin.conf", "[Definition]\nfailregex =\n");
+    assert_eq!(
+        client(&conf, &["start"]),
+        ("Server ready\n".into(), Some(0))
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let fail = |ip: &str| {
+        format!(
+            "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:{ip}], port=[32932]\n",
+            local_time(now())
+        )
+    };
+    f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
+    f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
+    wait_for("two failures", || {
+        client(&conf, &["status", "courier"])
+            .0
+            .contains("Total failed:\t2")
+    });
+    assert!(!record.exists(), "two failures change nothing");
+    f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
+    wait_for("the ban", || {
+        std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.1\n"
+    });
+    let (status, _) = client(&conf, &["status", "courier"]);
+    assert!(status.contains("Banned IP list:\t192.0.2.1"), "{status}");
+    wait_for("the ban to expire", || {
+        std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.1\nunban 192.0.2.1\n"
+    });
+    assert_eq!(
+        client(&conf, &["stop"]),
+        ("Shutdown successful\n".into(), Some(0))
+    );
+    let server_log = std::fs::read_to_string(conf.path.join("server.log")).unwrap();
+    for expected in [
+        "[courier] Found 192.0.2.1",
+        "NOTICE  [courier] Ban 192.0.2.1",
+        "NOTICE  [courier] Unban 192.0.2.1",
+    ] {
+        assert!(
+            server_log.contains(expected),
+            "{expected:?} missing:\n{server_log}"
+        );
+    }
+}
