@@ -108,3 +108,46 @@ fn failed_logins_in_the_log_ban_and_the_ban_expires() {
         );
     }
 }
+
+/// The classic 0.8-era Courier filter ends in `ip=\[<HOST>\]$`; Courier 5
+/// appends `, port=[N]`, so the filter matches nothing. The server says so
+/// once, after the first read of the log; a filter that matches stays quiet.
+#[test]
+fn a_filter_that_matches_nothing_is_reported_at_start() {
+    let courier5 = format!(
+        "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.2], port=[32932]\n",
+        local_time(now() - 7200.0)
+    );
+    for (regex, warned) in [
+        (r"LOGIN FAILED, .*, ip=\[<HOST>\]$", true),
+        (r"LOGIN FAILED, .*, ip=\[<HOST>\]", false),
+    ] {
+        let conf = Scratch::with_stock(if warned { "deadfilter" } else { "livefilter" });
+        std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+        let p = conf.path.display().to_string();
+        conf.write(
+            "fail2ban.local",
+            format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+        );
+        conf.write(
+            "filter.d/courierlogin.conf",
+            format!("[Definition]\nfailregex = {regex}\n"),
+        );
+        let log = conf.write("maillog", courier5.repeat(3));
+        conf.write(
+            "jail.local",
+            format!(
+                "[courier]\nenabled = true\nfilter = courierlogin\naction =\nlogpath = {}\n",
+                log.display()
+            ),
+        );
+        assert_eq!(
+            client(&conf, &["start"]),
+            ("Server ready\n".into(), Some(0))
+        );
+        assert_eq!(client(&conf, &["stop"]).1, Some(0));
+        let server_log = std::fs::read_to_string(conf.path.join("server.log")).unwrap();
+        let has = server_log.contains("[courier] the filter matched none of the 3 lines");
+        assert_eq!(has, warned, "{regex}:\n{server_log}");
+    }
+}

@@ -52,6 +52,10 @@ pub struct Jail {
     pub actions: JailActions,
     engine: Option<Filter>,
     odd_time_warned_until: f64,
+    /// Lines read and lines that gave a failure (whatever their time), for
+    /// the warning about a filter that matches nothing.
+    pub lines_read: u64,
+    pub lines_matched: u64,
 }
 
 impl Jail {
@@ -84,6 +88,8 @@ impl Jail {
             actions: JailActions::new(name),
             engine: None,
             odd_time_warned_until: 0.0,
+            lines_read: 0,
+            lines_matched: 0,
         }
     }
 
@@ -181,6 +187,10 @@ impl Jail {
         let name = self.name.clone();
         let Some(engine) = self.engine() else { return };
         let outcome = engine.process_line(line);
+        self.lines_read += 1;
+        if !outcome.failures.is_empty() {
+            self.lines_matched += 1;
+        }
         for f in outcome.failures {
             let Some(id) = f.id.clone() else { continue };
             let ip = f.data.ip.clone().unwrap_or_else(|| id.clone());
@@ -237,6 +247,16 @@ impl Jail {
             "[{}] Detected a log entry {}s {} the current time in operation mode. This looks like a {kind} problem. Treating such entries as if they just happened.",
             self.name, delta.abs() as i64, if delta < 0.0 { "before" } else { "after" });
         log::warn!(target: "fail2ban.filter", "[{}] Please check a jail for a timing issue. Line with odd timestamp: {line}", self.name);
+    }
+
+    /// After the first full read of a jail's logs: a filter that matched none
+    /// of their lines protects nothing, silently, so say it once.
+    pub fn warn_if_filter_matches_nothing(&self) {
+        if self.lines_read > 0 && self.lines_matched == 0 {
+            log::warn!(target: "fail2ban.filter",
+                "[{}] the filter matched none of the {} lines already in the jail's log file(s): check its failregex against what the service logs today",
+                self.name, self.lines_read);
+        }
     }
 
     /// Bans a ticket (from failures, or `banip`); true for a new ban.

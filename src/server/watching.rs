@@ -98,6 +98,9 @@ pub fn start_jail(state: &mut State, jail: &str) {
             break;
         }
     }
+    if let Some(j) = state.jails.get(jail) {
+        j.warn_if_filter_matches_nothing();
+    }
 }
 
 /// Hands delivered lines to their jails.
