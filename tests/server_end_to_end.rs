@@ -151,3 +151,70 @@ fn a_filter_that_matches_nothing_is_reported_at_start() {
         assert_eq!(has, warned, "{regex}:\n{server_log}");
     }
 }
+
+/// A `systemd` jail reads the journal through journalctl (here a stand-in
+/// script printing journal entries as `journalctl -o json` does).
+#[test]
+fn a_systemd_jail_bans_from_journal_entries() {
+    use std::os::unix::fs::PermissionsExt;
+    let conf = Scratch::with_stock("journal-jail");
+    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    let p = conf.path.display().to_string();
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let record = conf.path.join("record");
+    conf.write(
+        "action.d/record.conf",
+        format!(
+            "[Definition]\nactionban = echo ban <ip> >> {}\n",
+            record.display()
+        ),
+    );
+    conf.write("filter.d/courierlogin.conf", "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\njournalmatch = _SYSTEMD_UNIT=courier-imap.service\n");
+    conf.write(
+        "jail.local",
+        "[courier]\nenabled = true\nfilter = courierlogin\nbackend = systemd\naction = record\nmaxretry = 3\n",
+    );
+    let usec = (now() * 1e6) as u64;
+    let entries: String = (0..3)
+        .map(|i| {
+            format!(
+                "{{\"__CURSOR\":\"c{i}\",\"__REALTIME_TIMESTAMP\":\"{}\",\"_HOSTNAME\":\"mail\",\"SYSLOG_IDENTIFIER\":\"imapd\",\"_PID\":\"7\",\"MESSAGE\":\"LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.5], port=[1]\"}}\n",
+                usec + i
+            )
+        })
+        .collect();
+    conf.write("entries.json", entries);
+    let script = conf.write(
+        "journalctl",
+        format!(
+            "#!/bin/sh\necho \"$@\" > {p}/journalctl.args\ncat {p}/entries.json\nexec sleep 60\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut start = our_client();
+    start
+        .env("FERROBAN_JOURNALCTL", &script)
+        .args(["-c", conf.str(), "start"]);
+    let o = run(start);
+    assert_eq!(stdout(&o), "Server ready\n", "{}", stderr(&o));
+    wait_for("the ban from the journal", || {
+        std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.5\n"
+    });
+    let args = std::fs::read_to_string(conf.path.join("journalctl.args")).unwrap();
+    assert!(
+        args.contains("_SYSTEMD_UNIT=courier-imap.service"),
+        "{args}"
+    );
+    let (status, _) = client(&conf, &["status", "courier"]);
+    assert!(
+        status.contains("Journal matches:\t_SYSTEMD_UNIT=courier-imap.service"),
+        "{status}"
+    );
+    assert_eq!(
+        client(&conf, &["stop"]),
+        ("Shutdown successful\n".into(), Some(0))
+    );
+}

@@ -18,7 +18,13 @@ impl Jail {
         let files = if self.backend.starts_with("systemd") {
             pair(
                 "Journal matches",
-                strings(self.journalmatch.iter().map(|m| m.join(" "))),
+                // fail2ban: one string, the groups joined by " + ".
+                strings([self
+                    .journalmatch
+                    .iter()
+                    .map(|m| m.join(" "))
+                    .collect::<Vec<_>>()
+                    .join(" + ")]),
             )
         } else {
             pair(

@@ -126,19 +126,15 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
     while !state.quit {
         // Bans may have ended while commands were being served.
         state.expire(super::state::now());
-        // A negative descriptor is ignored by poll: no watcher yet.
-        let watch_fd = state
-            .watching
-            .as_ref()
-            .and_then(|w| w.watcher.fd())
-            .unwrap_or(-1);
+        let watch_fds = super::watching::fds(state);
+        let first_conn = 3 + watch_fds.len();
         let mut fds: Vec<libc::pollfd> = [
             listener.as_raw_fd(),
             term.read.as_raw_fd(),
             usr1.read.as_raw_fd(),
-            watch_fd,
         ]
         .into_iter()
+        .chain(watch_fds)
         .chain(conns.iter().map(|c| c.stream.as_raw_fd()))
         .map(|fd| libc::pollfd {
             fd,
@@ -187,7 +183,7 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
         }
         // Serve ready connections (newest indices first, so removal is safe).
         for i in (0..conns.len()).rev() {
-            if fds[4 + i].revents != 0 && !conns[i].read(state) {
+            if fds[first_conn + i].revents != 0 && !conns[i].read(state) {
                 conns.swap_remove(i);
             }
         }

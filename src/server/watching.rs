@@ -3,6 +3,7 @@
 //! stopped with the jails, and the lines it delivers handed to their jail.
 
 use super::state::{now, State};
+use crate::watch::journal::{JournalMatches, JournalReader, JournalStart};
 use crate::watch::{Backend, Encoding, FileOptions, JailId, Lines, StartAt, Watcher};
 use std::collections::HashMap;
 
@@ -11,6 +12,29 @@ pub struct Watching {
     pub watcher: Watcher,
     names: HashMap<usize, String>,
     next_id: usize,
+    /// The `systemd` jails' journal readers.
+    pub journals: Vec<Journal>,
+}
+
+/// One `systemd` jail's journal reader, and how to start it again.
+pub struct Journal {
+    pub jail: String,
+    pub reader: JournalReader,
+    matches: JournalMatches,
+}
+
+/// The journalctl to run: `FERROBAN_JOURNALCTL` lets tests use a stand-in.
+fn journalctl() -> String {
+    std::env::var("FERROBAN_JOURNALCTL").unwrap_or_else(|_| "journalctl".into())
+}
+
+fn spawn_journal(matches: &JournalMatches, start: JournalStart) -> Result<JournalReader, String> {
+    JournalReader::builder()
+        .journalctl(journalctl())
+        .matches(matches.clone())
+        .start(start)
+        .spawn()
+        .map_err(|e| e.to_string())
 }
 
 impl Watching {
@@ -20,6 +44,7 @@ impl Watching {
             watcher,
             names: HashMap::new(),
             next_id: 0,
+            journals: Vec::new(),
         })
     }
 
@@ -30,8 +55,9 @@ impl Watching {
             .map(|(i, _)| JailId(*i))
     }
 
-    /// Stops following a jail's files.
+    /// Stops following a jail's files (or its journal).
     pub fn remove(&mut self, jail: &str) {
+        self.journals.retain(|j| j.jail != jail);
         if let Some(id) = self.id_of(jail) {
             self.watcher.remove_jail(id);
             self.names.remove(&id.0);
@@ -46,7 +72,7 @@ pub fn start_jail(state: &mut State, jail: &str) {
         return;
     };
     if j.backend.starts_with("systemd") {
-        log::error!(target: "fail2ban.jail", "[{jail}] the systemd backend is not supported by ferroban's server yet; the jail reads nothing");
+        start_journal(state, jail);
         return;
     }
     let backend = Backend::parse(&j.backend)
@@ -103,6 +129,93 @@ pub fn start_jail(state: &mut State, jail: &str) {
     }
 }
 
+/// Follows the journal for a `systemd` jail, from findtime ago.
+fn start_journal(state: &mut State, jail: &str) {
+    let Some(j) = state.jails.get(jail) else {
+        return;
+    };
+    let mut matches = JournalMatches::default();
+    for m in &j.journalmatch {
+        if let Err(e) = matches.add(&m.join(" ")) {
+            log::error!(target: "fail2ban.filtersystemd", "[{jail}] invalid journalmatch: {e}");
+        }
+    }
+    let since = JournalStart::Since(now() - j.failures.max_time);
+    if state.watching.is_none() {
+        match Watching::new() {
+            Ok(w) => state.watching = Some(w),
+            Err(e) => {
+                log::error!(target: "fail2ban.jail", "[{jail}] cannot watch: {e}");
+                return;
+            }
+        }
+    }
+    let w = state.watching.as_mut().unwrap();
+    w.remove(jail);
+    match spawn_journal(&matches, since) {
+        Ok(reader) => {
+            log::info!(target: "fail2ban.filtersystemd", "[{jail}] Jail is in operation now (process new journal entries)");
+            w.journals.push(Journal {
+                jail: jail.to_string(),
+                reader,
+                matches,
+            });
+        }
+        Err(e) => {
+            log::error!(target: "fail2ban.filtersystemd", "[{jail}] cannot read the journal: {e}")
+        }
+    }
+}
+
+/// Reads the journal entries available now and hands them to their jails;
+/// a journalctl that ended is started again after its last cursor.
+fn pump_journals(state: &mut State) {
+    let Some(w) = state.watching.as_mut() else {
+        return;
+    };
+    let mut delivered: Vec<(String, Vec<String>)> = Vec::new();
+    for j in &mut w.journals {
+        match j.reader.read_entries() {
+            Ok(entries) => {
+                delivered.push((j.jail.clone(), entries.iter().map(|e| e.line()).collect()))
+            }
+            Err(e) => log::error!(target: "fail2ban.filtersystemd", "[{}] {e}", j.jail),
+        }
+        if j.reader.has_ended() {
+            let start = match j.reader.cursor() {
+                Some(c) => JournalStart::AfterCursor(c.to_string()),
+                None => JournalStart::Now,
+            };
+            match spawn_journal(&j.matches, start) {
+                Ok(r) => j.reader = r,
+                Err(e) => {
+                    log::error!(target: "fail2ban.filtersystemd", "[{}] cannot read the journal: {e}", j.jail)
+                }
+            }
+        }
+    }
+    let t = now();
+    for (jail, lines) in delivered {
+        if let Some(j) = state.jails.get_mut(&jail) {
+            for line in &lines {
+                j.process_line(line, t, true);
+            }
+        }
+    }
+}
+
+/// The descriptors the loop waits on for the watcher and the journals.
+pub fn fds(state: &State) -> Vec<i32> {
+    let Some(w) = state.watching.as_ref() else {
+        return Vec::new();
+    };
+    w.watcher
+        .fd()
+        .into_iter()
+        .chain(w.journals.iter().map(|j| j.reader.fd()))
+        .collect()
+}
+
 /// Hands delivered lines to their jails.
 pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
     let t = now();
@@ -131,4 +244,5 @@ pub fn pump(state: &mut State) {
     let mut batch = w.watcher.process_events();
     batch.extend(w.watcher.poll_due(std::time::Instant::now()));
     deliver(state, batch, true);
+    pump_journals(state);
 }
