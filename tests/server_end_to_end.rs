@@ -218,3 +218,72 @@ fn a_systemd_jail_bans_from_journal_entries() {
         ("Shutdown successful\n".into(), Some(0))
     );
 }
+
+/// The stock recidive jail reads ferroban's own log file: our `Ban` lines
+/// are fail2ban's, so a repeat offender is banned for longer.
+#[test]
+fn recidive_reads_our_log_and_bans_a_repeat_offender() {
+    let conf = Scratch::with_stock("recidive");
+    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    let p = conf.path.display().to_string();
+    let server_log = conf.write("server.log", "");
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let record = conf.path.join("record");
+    conf.write(
+        "action.d/record.conf",
+        format!(
+            "[Definition]\nactionban = echo <name> ban <ip> >> {}\n",
+            record.display()
+        ),
+    );
+    conf.write(
+        "filter.d/courierlogin.conf",
+        "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\n",
+    );
+    let log = conf.write("maillog", "");
+    conf.write(
+        "jail.local",
+        format!(
+            "[courier]\nenabled = true\nfilter = courierlogin\naction = record\nlogpath = {}\nmaxretry = 1\nbantime = 1\n\n\
+             [recidive]\nenabled = true\naction = record\nlogpath = {}\nmaxretry = 3\n",
+            log.display(),
+            server_log.display()
+        ),
+    );
+    assert_eq!(
+        client(&conf, &["start"]),
+        ("Server ready\n".into(), Some(0))
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for round in 1..=3 {
+        let line = format!(
+            "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.66], port=[1]\n",
+            local_time(now())
+        );
+        f.write_all(line.as_bytes()).unwrap();
+        wait_for("a courier ban", || {
+            std::fs::read_to_string(&record)
+                .unwrap_or_default()
+                .matches("courier ban 192.0.2.66")
+                .count()
+                == round
+        });
+        // Let the one-second ban end before the next offence.
+        wait_for("the unban", || {
+            std::fs::read_to_string(&server_log)
+                .unwrap_or_default()
+                .matches("[courier] Unban 192.0.2.66")
+                .count()
+                == round
+        });
+    }
+    wait_for("recidive's ban", || {
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .contains("recidive ban 192.0.2.66")
+    });
+    assert_eq!(client(&conf, &["stop"]).1, Some(0));
+}
