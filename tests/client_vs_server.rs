@@ -125,3 +125,38 @@ fn a_missing_server_is_reported_like_fail2ban() {
     assert_eq!(theirs, ours);
     assert_eq!(ours.1, Some(255));
 }
+
+#[test]
+fn interactive_mode_prints_what_fail2ban_client_prints() {
+    use std::io::Write;
+    let server = ReferenceServer::start("cvs-i");
+    let sock = server.socket();
+    let session = |mut client: std::process::Command| {
+        let mut child = client
+            .args(["-s", sock.to_str().unwrap(), "-i"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"ping\necho a 'b c'\n\nstatus\nstatus nojail\nquit\n")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            o.status.code(),
+        )
+    };
+    let theirs = session(reference_client());
+    let ours = session(our_client());
+    assert_eq!(theirs, ours);
+    assert!(
+        ours.0.contains("fail2ban> Server replied: pong"),
+        "{}",
+        ours.0
+    );
+}

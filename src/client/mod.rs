@@ -208,6 +208,13 @@ pub fn run(args: Args) -> i32 {
             return 0;
         }
     }
+    let socket_path = settings
+        .socket
+        .clone()
+        .unwrap_or_else(|| "/var/run/fail2ban/fail2ban.sock".into());
+    if args.interactive {
+        return interactive(&args, &settings, &socket_path);
+    }
     if args.command.is_empty() {
         let mut cmd = <Args as clap::CommandFactory>::command();
         println!("{}", cmd.render_usage());
@@ -220,6 +227,47 @@ pub fn run(args: Args) -> i32 {
     match process_command(&args, &settings, &socket, args.command.clone()) {
         true => 0,
         false => 255,
+    }
+}
+
+/// `fail2ban-client -i`: commands read from standard input, one per line,
+/// split like a shell does, until `exit`, `quit` or the end of input.
+fn interactive(args: &Args, settings: &ClientSettings, socket: &str) -> i32 {
+    use std::io::{BufRead, Write};
+    if !args.command.is_empty() && !process_command(args, settings, socket, args.command.clone()) {
+        return 255;
+    }
+    println!(
+        "Fail2Ban v{} reads log file that contains password failure report",
+        config::reader::FAIL2BAN_VERSION
+    );
+    println!("and bans the corresponding IP addresses using firewall rules.");
+    println!();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        print!("fail2ban> ");
+        let _ = std::io::stdout().flush();
+        let Some(Ok(line)) = lines.next() else {
+            println!();
+            return 0;
+        };
+        let line = line.trim();
+        match line {
+            "exit" | "quit" => return 0,
+            "" => {}
+            "help" => {
+                let mut cmd = <Args as clap::CommandFactory>::command();
+                println!("{}", cmd.render_help());
+            }
+            _ => match config::definition::shlex_split(line) {
+                Ok(words) if !words.is_empty() => {
+                    process_command(args, settings, socket, words);
+                }
+                Ok(_) => {}
+                Err(e) => log::error!(target: "fail2ban", "{e}"),
+            },
+        }
     }
 }
 
