@@ -386,6 +386,29 @@ fn jails_answer_like_the_real_server() {
             "{args:?}"
         );
     }
+    // Reloads, each server with its own copy of the configuration.
+    let reloads: &[&[&str]] = &[
+        &["reload", "ctl"],
+        &["status"],
+        &["reload", "--if-exists", "nojail"],
+        &["reload", "nojail"],
+        &["reload", "--unban", "--all"],
+        &["reload", "--restart", "ctl"],
+        &["status", "ctl"],
+    ];
+    for args in reloads {
+        let with_conf = |conf: &Scratch| {
+            let mut c = our_client();
+            c.args(["-c", conf.str()]);
+            c
+        };
+        let expected = ask(with_conf(&conf_ref), &reference.socket(), args);
+        assert_eq!(
+            expected,
+            ask(with_conf(&conf_ours), &ours.socket(), args),
+            "{args:?}"
+        );
+    }
     // Our actions ran like the reference's.
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
     assert_eq!(read(&rec_ref), read(&rec_ours));

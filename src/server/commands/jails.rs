@@ -61,7 +61,55 @@ pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
             Ok(Value::None)
         }
         "reload" => {
-            let before: Vec<String> = state.jails.keys().map(str::to_string).collect();
+            let target = arg(cmd, 1)?;
+            let opts: Vec<String> = cmd
+                .get(2)
+                .and_then(Value::as_list)
+                .unwrap_or(&[])
+                .iter()
+                .map(crate::config::tags::py_str)
+                .collect();
+            let all = target == "--all";
+            log::info!(target: "fail2ban.server", "Reload {}", if all { "all jails".to_string() } else { format!("jail {target}") });
+            if !all
+                && !state.jails.contains_key(&target)
+                && !opts.iter().any(|o| o == "--if-exists")
+            {
+                return Err(unknown_jail(&target));
+            }
+            let scope: Vec<String> = state
+                .jails
+                .keys()
+                .filter(|n| all || *n == target)
+                .map(str::to_string)
+                .collect();
+            for name in &scope {
+                if opts.iter().any(|o| o == "--unban") {
+                    if let Some(j) = state.jails.get_mut(name) {
+                        let ids: Vec<String> = j
+                            .bans
+                            .ids_in_order()
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect();
+                        for id in ids {
+                            j.unban(&id);
+                        }
+                    }
+                }
+                if opts.iter().any(|o| o == "--restart") {
+                    if let Some(mut j) = state.jails.remove(name) {
+                        if let Some(w) = state.watching.as_mut() {
+                            w.remove(name);
+                        }
+                        j.stop();
+                    }
+                }
+            }
+            let before: Vec<String> = scope
+                .into_iter()
+                .filter(|n| state.jails.contains_key(n))
+                .collect();
             state.reloading = Some(before.clone());
             let stream = cmd.get(3).and_then(Value::as_list).unwrap_or(&[]).to_vec();
             let mut result = Ok(Value::str("OK"));
