@@ -102,6 +102,27 @@ enum Sink {
     Stderr,
     File { path: String, file: std::fs::File },
     Syslog,
+    Journal(std::os::unix::net::UnixDatagram),
+}
+
+/// systemd-journald's native socket (`FERROBAN_JOURNAL_SOCKET` overrides it, for tests).
+fn journal_socket() -> String {
+    std::env::var("FERROBAN_JOURNAL_SOCKET")
+        .unwrap_or_else(|_| "/run/systemd/journal/socket".into())
+}
+
+/// One field of journald's native protocol; values with a newline use the
+/// binary form (name, newline, 64-bit little-endian length, data).
+fn journal_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    if value.contains('\n') {
+        out.push(b'\n');
+        out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    } else {
+        out.push(b'=');
+    }
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'\n');
 }
 
 struct ServerLogState {
@@ -147,6 +168,11 @@ impl ServerLog {
         let sink = match target.to_uppercase().as_str() {
             "STDOUT" | "SYSOUT" => Sink::Stdout,
             "STDERR" => Sink::Stderr,
+            "SYSTEMD-JOURNAL" => {
+                let sock = std::os::unix::net::UnixDatagram::unbound()?;
+                sock.connect(journal_socket())?;
+                Sink::Journal(sock)
+            }
             "SYSLOG" => {
                 // SAFETY: openlog keeps the pointer: the identifier is a static C string.
                 unsafe { libc::openlog(c"fail2ban".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
@@ -190,6 +216,22 @@ impl ServerLog {
             Sink::Stdout => std::io::stdout().write_all(line.as_bytes()),
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
             Sink::File { file, .. } => file.write_all(line.as_bytes()),
+            Sink::Journal(sock) => {
+                let prio = match level {
+                    l if l >= level::ERROR => 3,
+                    l if l >= level::WARNING => 4,
+                    l if l >= level::NOTICE => 5,
+                    l if l >= level::INFO => 6,
+                    _ => 7,
+                };
+                let mut msg = Vec::new();
+                // As python-systemd's JournalHandler without a formatter: the bare message.
+                journal_field(&mut msg, "MESSAGE", message);
+                journal_field(&mut msg, "PRIORITY", &prio.to_string());
+                journal_field(&mut msg, "SYSLOG_IDENTIFIER", "fail2ban");
+                journal_field(&mut msg, "LOGGER", logger);
+                sock.send(&msg).map(|_| ())
+            }
             Sink::Syslog => {
                 let text = format!("{}[{}]: {} {}", logger, std::process::id(), name, message);
                 let prio = match level {

@@ -418,3 +418,41 @@ fn jails_answer_like_the_real_server() {
         read(&rec_ours)
     );
 }
+
+#[test]
+fn logs_to_the_systemd_journal() {
+    let dir = Scratch::new("srv-journal");
+    let journal = dir.path.join("journal.sock");
+    let sink = std::os::unix::net::UnixDatagram::bind(&journal).unwrap();
+    sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let sock = dir.path.join("s.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fail2ban-server"))
+        .env("FERROBAN_JOURNAL_SOCKET", &journal)
+        .args([
+            "-f",
+            "--logtarget",
+            "SYSTEMD-JOURNAL",
+            "--loglevel",
+            "INFO",
+            "-s",
+        ])
+        .arg(&sock)
+        .arg("-p")
+        .arg(dir.path.join("p"))
+        .args(["-c", "/etc/fail2ban"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = sink.recv(&mut buf).expect("a journal entry within 5 s");
+    let entry = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        entry.contains("MESSAGE=") && entry.contains("PRIORITY=6\n"),
+        "{entry:?}"
+    );
+    assert!(entry.contains("LOGGER=fail2ban.server\n"), "{entry:?}");
+    assert!(entry.contains("SYSLOG_IDENTIFIER=fail2ban\n"), "{entry:?}");
+}
