@@ -55,19 +55,33 @@ fn courierlogin_with_each_action_compiles_identically_and_tests_ok() {
             ),
         );
         let (reference, ours) = both(&conf, &["-d"]);
-        assert_eq!(reference.1, Some(0), "{action}: reference -d failed:\n{}", reference.0);
+        assert_eq!(
+            reference.1,
+            Some(0),
+            "{action}: reference -d failed:\n{}",
+            reference.0
+        );
         assert_eq!(ours, reference, "{action}: -d differs");
         let dump = &ours.0;
         let file = action.split('[').next().unwrap();
         for expected in [
             "['add', 'courierlogin', 'auto']".to_string(),
-            format!("['set', 'courierlogin', 'addlogpath', '{}', 'head']", log.display()),
+            format!(
+                "['set', 'courierlogin', 'addlogpath', '{}', 'head']",
+                log.display()
+            ),
             format!("['set', 'courierlogin', 'addaction', '{file}"),
             "['start', 'courierlogin']".to_string(),
         ] {
-            assert!(dump.contains(&expected), "{action}: {expected} missing:\n{dump}");
+            assert!(
+                dump.contains(&expected),
+                "{action}: {expected} missing:\n{dump}"
+            );
         }
-        assert!(dump.contains("LOGIN FAILED"), "{action}: no failregex:\n{dump}");
+        assert!(
+            dump.contains("LOGIN FAILED"),
+            "{action}: no failregex:\n{dump}"
+        );
         let (reference, ours) = both(&conf, &["-t"]);
         assert_eq!(
             reference,
@@ -85,7 +99,10 @@ fn each_action_sends_what_it_promises() {
     let dump = |action: &str| {
         conf.write(
             "jail.local",
-            format!("[courierlogin]\nenabled = true\nlogpath = {}\naction = {action}\n", log.display()),
+            format!(
+                "[courierlogin]\nenabled = true\nlogpath = {}\naction = {action}\n",
+                log.display()
+            ),
         );
         let mut c = our_client();
         c.args(["-c", conf.str(), "-d"]);
@@ -109,11 +126,20 @@ fn each_action_sends_what_it_promises() {
     }
     // Named bare, an action takes its own default port (ssh), as in fail2ban.
     let d = dump("iptables-multiport");
-    assert!(d.contains("-m multiport --dports ssh -j f2b-courierlogin"), "{d}");
+    assert!(
+        d.contains("-m multiport --dports ssh -j f2b-courierlogin"),
+        "{d}"
+    );
     let d = dump("iptables-multiport[port=\"imap,imaps,pop3,pop3s\"]");
-    assert!(d.contains("-m multiport --dports imap,imaps,pop3,pop3s -j f2b-courierlogin"), "{d}");
+    assert!(
+        d.contains("-m multiport --dports imap,imaps,pop3,pop3s -j f2b-courierlogin"),
+        "{d}"
+    );
     let d = dump("iptables-allports");
-    assert!(d.contains("-p $proto  -j f2b-courierlogin") && !d.contains("dport"), "{d}");
+    assert!(
+        d.contains("-p $proto  -j f2b-courierlogin") && !d.contains("dport"),
+        "{d}"
+    );
     let d = dump("nftables-multiport");
     for expected in [
         "['actionstart_on_demand', True]",
@@ -123,9 +149,15 @@ fn each_action_sends_what_it_promises() {
         assert!(d.contains(expected), "{expected} missing:\n{d}");
     }
     let d = dump("nftables-allports");
-    assert!(d.contains("meta l4proto \\\\{ tcp \\\\}") && !d.contains("dport"), "{d}");
+    assert!(
+        d.contains("meta l4proto \\\\{ tcp \\\\}") && !d.contains("dport"),
+        "{d}"
+    );
     let d = dump("dummy");
-    assert!(d.contains("['actionban', \"echo '+<ip>' >> /var/run/fail2ban/fail2ban.dummy\"]"), "{d}");
+    assert!(
+        d.contains("['actionban', \"echo '+<ip>' >> /var/run/fail2ban/fail2ban.dummy\"]"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -135,7 +167,11 @@ fn enabled_true_is_all_a_courier_user_needs() {
     let (reference, ours) = both(&conf, &["-d"]);
     assert_eq!(reference.1, Some(0), "{}", reference.0);
     assert_eq!(ours, reference);
-    assert!(!ours.0.contains("['add'"), "a jail is on by default:\n{}", ours.0);
+    assert!(
+        !ours.0.contains("['add'"),
+        "a jail is on by default:\n{}",
+        ours.0
+    );
 
     // Debian's mail log, moved by paths-overrides.local to a file of ours.
     let log = conf.write("mail.log", "");
@@ -153,7 +189,10 @@ fn enabled_true_is_all_a_courier_user_needs() {
         "['set', 'courierlogin', 'maxretry', 3]".into(),
         "['set', 'courierlogin', 'findtime', '600']".into(),
         "['set', 'courierlogin', 'bantime', '600']".into(),
-        format!("['set', 'courierlogin', 'addlogpath', '{}', 'head']", log.display()),
+        format!(
+            "['set', 'courierlogin', 'addlogpath', '{}', 'head']",
+            log.display()
+        ),
         "['set', 'courierlogin', 'addaction', 'iptables-multiport']".into(),
         "['port', 'imap,imaps,pop3,pop3s']".into(),
         "['start', 'courierlogin']".into(),
@@ -161,20 +200,28 @@ fn enabled_true_is_all_a_courier_user_needs() {
         assert!(d.contains(&expected), "{expected} missing:\n{d}");
     }
     let (reference, ours) = both(&conf, &["-t"]);
-    assert_eq!(reference, ("OK: configuration test is successful\n".into(), Some(0)));
+    assert_eq!(
+        reference,
+        ("OK: configuration test is successful\n".into(), Some(0))
+    );
     assert_eq!(ours, reference);
 
     // Without the override the jail follows Debian's /var/log/mail.log:
     // `-t` passes with both clients if it exists, and fails with both if not.
     std::fs::remove_file(conf.path.join("paths-overrides.local")).unwrap();
     let (reference, ours) = both(&conf, &["-t"]);
-    let expected = if Path::new("/var/log/mail.log").exists() { 0 } else { 255 };
+    let expected = if Path::new("/var/log/mail.log").exists() {
+        0
+    } else {
+        255
+    };
     assert_eq!(reference.1, Some(expected), "{}", reference.0);
     assert_eq!(ours.1, reference.1, "{}", ours.0);
     let (reference, ours) = both(&conf, &["-d"]);
     assert_eq!(ours, reference);
     assert_eq!(
-        ours.0.contains("['set', 'courierlogin', 'addlogpath', '/var/log/mail.log', 'head']"),
+        ours.0
+            .contains("['set', 'courierlogin', 'addlogpath', '/var/log/mail.log', 'head']"),
         expected == 0,
         "{}",
         ours.0
@@ -248,5 +295,9 @@ fn no_comment_or_command_is_taken_from_fail2bans_files() {
             }
         }
     }
-    assert!(shared.is_empty(), "lines identical to fail2ban's:\n{}", shared.join("\n"));
+    assert!(
+        shared.is_empty(),
+        "lines identical to fail2ban's:\n{}",
+        shared.join("\n")
+    );
 }
