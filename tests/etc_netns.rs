@@ -1,0 +1,346 @@
+//! Our own actions (`etc/fail2ban/action.d`) for real, run by ferroban's own
+//! server in a private network namespace (never the host's firewall): the
+//! courierlogin jail of our jail.conf, with `iptables[name=Courier,
+//! port=143, protocol=tcp]`, with `nftables-multiport` as banaction, and as
+//! shipped (iptables-multiport on the IMAP/POP3 ports). Starting the jail
+//! creates nothing; two failures change nothing; the third bans (an IPv4
+//! and an IPv6 host); other hosts are untouched; the ban's rule or set
+//! element goes when the ban expires; `stop` leaves no chain, jump, set or
+//! table; and the host's rules are the same before and after.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn firewall_in(pid: i32, tool: &str, args: &[&str]) -> String {
+    let o = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .arg(tool)
+        .args(args)
+        .output()
+        .expect("nsenter runs");
+    assert!(
+        o.status.success(),
+        "{tool} {args:?} in the namespace: {}",
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn host_rules() -> String {
+    let run = |tool: &str, args: &[&str]| {
+        Command::new(tool)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool, show: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{}",
+            show()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn require_root_and_tools() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root (CI runs as root) for network namespaces"
+    );
+    for tool in ["unshare", "nsenter", "iptables", "ip6tables", "nft"] {
+        assert!(
+            Command::new("which")
+                .arg(tool)
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{tool} is needed (apt-get install iptables nftables util-linux)"
+        );
+    }
+}
+
+/// Ends the namespace holder (a process this test started), by PID.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops our server when the scenario ends, even on failure.
+struct StopOnDrop<'a>(&'a Scratch, bool);
+
+impl StopOnDrop<'_> {
+    fn stop(&mut self) {
+        if !self.1 {
+            self.1 = true;
+            let mut c = our_client();
+            c.args(["-c", self.0.str(), "stop"]);
+            let o = run(c);
+            assert!(
+                o.status.success() || std::thread::panicking(),
+                "stop failed: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+        }
+    }
+}
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a scenario looks for in the namespace's firewall.
+struct Expect<'a> {
+    /// The dump of the namespace's rules: (tool, args) per command.
+    dump: &'a [(&'a str, &'a [&'a str])],
+    /// Present once both hosts are banned.
+    banned: &'a [&'a str],
+    /// Present as long as the jail's action is started (survives expiry).
+    started: &'a [&'a str],
+    /// Text that only this jail's action puts there (absent before the
+    /// first ban and after stop).
+    ours: &'a [&'a str],
+}
+
+fn scenario(name: &str, jail_extra: &str, expect: Expect) {
+    require_root_and_tools();
+    let host_before = host_rules();
+    let conf = Scratch::new(name);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/fail2ban"),
+        &conf.path,
+    );
+    let p = conf.path.display().to_string();
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let log = conf.write("mail.log", "");
+    // Only what a user writes: the jail on, where its log is, a short ban
+    // for the test, and the scenario's action. maxretry 3 and findtime 600
+    // are our jail.conf's.
+    conf.write(
+        "jail.local",
+        format!(
+            "[courierlogin]\nenabled = true\nlogpath = {}\nbantime = 4\n{jail_extra}",
+            log.display()
+        ),
+    );
+    let start = Command::new("unshare")
+        .arg("--net")
+        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
+        .args(["-c", conf.str(), "start"])
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "{}{}",
+        stdout(&start),
+        stderr(&start)
+    );
+    let mut guard = StopOnDrop(&conf, false);
+    let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Keeps the namespace alive after the server exits, so the checks after
+    // `stop` look at the same namespace.
+    let holder = Holder(
+        Command::new("nsenter")
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .args(["sleep", "120"])
+            .spawn()
+            .unwrap(),
+    );
+    let ns = holder.0.id() as i32;
+    wait_for(
+        "the namespace holder",
+        || {
+            Command::new("nsenter")
+                .arg(format!("--net=/proc/{ns}/ns/net"))
+                .arg("true")
+                .status()
+                .is_ok_and(|s| s.success())
+        },
+        String::new,
+    );
+    let rules = || {
+        expect
+            .dump
+            .iter()
+            .map(|(tool, args)| firewall_in(ns, tool, args))
+            .collect::<String>()
+    };
+    let server_log = || std::fs::read_to_string(conf.path.join("server.log")).unwrap_or_default();
+    let none_of_ours = |r: &str| expect.ours.iter().all(|s| !r.contains(s));
+    assert!(
+        none_of_ours(&rules()),
+        "starting must not touch the firewall:\n{}",
+        rules()
+    );
+
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let mut fail = |ip: &str, daemon: &str| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let line = format!(
+            "{} mail {daemon}: LOGIN FAILED, user=mallory, ip=[{ip}], port=[32932]\n",
+            ferroban::jail::time_str(t)
+        );
+        f.write_all(line.as_bytes()).unwrap();
+    };
+    fail("::ffff:192.0.2.1", "imapd");
+    fail("::ffff:192.0.2.1", "pop3d");
+    fail("2001:db8::1", "imapd-ssl");
+    fail("2001:db8::1", "pop3d-ssl");
+    fail("::ffff:192.0.2.77", "imapd");
+    let status = || {
+        let mut c = our_client();
+        c.args(["-c", conf.str(), "status", "courierlogin"]);
+        stdout(&run(c))
+    };
+    wait_for(
+        "five failures",
+        || status().contains("Total failed:\t5"),
+        || status() + &server_log(),
+    );
+    assert!(
+        none_of_ours(&rules()),
+        "two failures each change nothing:\n{}",
+        rules()
+    );
+
+    fail("::ffff:192.0.2.1", "imapd");
+    fail("2001:db8::1", "imapd");
+    wait_for(
+        "both bans in the firewall",
+        || {
+            let r = rules();
+            expect
+                .banned
+                .iter()
+                .chain(expect.started)
+                .all(|s| r.contains(s))
+        },
+        || rules() + &server_log(),
+    );
+    let r = rules();
+    assert!(
+        !r.contains("192.0.2.77"),
+        "other addresses are untouched:\n{r}"
+    );
+    assert!(status().contains("Currently banned:\t2"), "{}", status());
+
+    wait_for(
+        "the bans to expire",
+        || {
+            let r = rules();
+            expect.banned.iter().all(|s| !r.contains(s))
+                && expect.started.iter().all(|s| r.contains(s))
+        },
+        || rules() + &server_log(),
+    );
+    guard.stop();
+    let r = rules();
+    assert!(none_of_ours(&r), "stop leaves nothing of ours:\n{r}");
+    let log_text = server_log();
+    for expected in [
+        "NOTICE  [courierlogin] Ban 192.0.2.1",
+        "NOTICE  [courierlogin] Ban 2001:db8::1",
+        "NOTICE  [courierlogin] Unban 192.0.2.1",
+    ] {
+        assert!(
+            log_text.contains(expected),
+            "{expected:?} missing:\n{log_text}"
+        );
+    }
+    assert!(!log_text.contains("ERROR"), "an action failed:\n{log_text}");
+    drop(guard);
+    drop(holder);
+    assert_eq!(
+        host_before,
+        host_rules(),
+        "the host firewall must not change"
+    );
+}
+
+#[test]
+fn classic_iptables_action_on_port_143() {
+    scenario(
+        "etc-netns-ipt",
+        "action = iptables[name=Courier, port=143, protocol=tcp]\n",
+        Expect {
+            dump: &[("iptables", &["-S"]), ("ip6tables", &["-S"])],
+            banned: &[
+                "-A f2b-Courier -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable",
+                "-A f2b-Courier -s 2001:db8::1/128 -j REJECT --reject-with icmp6-port-unreachable",
+            ],
+            started: &[
+                "-N f2b-Courier",
+                "-A INPUT -p tcp -m tcp --dport 143 -j f2b-Courier",
+                "-A f2b-Courier -j RETURN",
+            ],
+            ours: &["f2b-Courier"],
+        },
+    );
+}
+
+#[test]
+fn nftables_multiport_on_the_jails_mail_ports() {
+    scenario(
+        "etc-netns-nft",
+        "banaction = nftables-multiport\n",
+        Expect {
+            dump: &[("nft", &["list", "ruleset"])],
+            banned: &["elements = { 192.0.2.1 }", "elements = { 2001:db8::1 }"],
+            started: &[
+                "table inet f2b-table",
+                "set addr-set-courierlogin",
+                "set addr6-set-courierlogin",
+                "tcp dport { 110, 143, 993, 995 } ip saddr @addr-set-courierlogin reject",
+                "tcp dport { 110, 143, 993, 995 } ip6 saddr @addr6-set-courierlogin reject",
+            ],
+            ours: &["f2b-table", "courierlogin"],
+        },
+    );
+}
+
+#[test]
+fn shipped_jail_bans_with_iptables_multiport() {
+    scenario(
+        "etc-netns-default",
+        "",
+        Expect {
+            dump: &[("iptables", &["-S"]), ("ip6tables", &["-S"])],
+            banned: &[
+                "-A f2b-courierlogin -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable",
+                "-A f2b-courierlogin -s 2001:db8::1/128 -j REJECT --reject-with icmp6-port-unreachable",
+            ],
+            started: &["-A INPUT -p tcp -m multiport --dports 143,993,110,995 -j f2b-courierlogin"],
+            ours: &["f2b-courierlogin"],
+        },
+    );
+}
