@@ -1,5 +1,7 @@
 //! Our own actions (`etc/fail2ban/action.d`) for real, run by ferroban's own
-//! server in a private network namespace (never the host's firewall): the
+//! server (and, for the two named in the brief, by Debian's fail2ban 1.0.2
+//! too: the tree is a drop-in for it) in a private network namespace (never
+//! the host's firewall): the
 //! courierlogin jail of our jail.conf, with `iptables[name=Courier,
 //! port=143, protocol=tcp]`, with `nftables-multiport` as banaction, and as
 //! shipped (iptables-multiport on the IMAP/POP3 ports). Starting the jail
@@ -83,16 +85,39 @@ impl Drop for Holder {
     }
 }
 
-/// Stops our server when the scenario ends, even on failure.
-struct StopOnDrop<'a>(&'a Scratch, bool);
+/// Which fail2ban-client (and so which server) runs the scenario.
+#[derive(Clone, Copy)]
+enum Client {
+    Ours,
+    Reference,
+}
+
+impl Client {
+    fn path(self) -> &'static str {
+        match self {
+            Client::Ours => env!("CARGO_BIN_EXE_fail2ban-client"),
+            Client::Reference => {
+                require_reference();
+                REFERENCE_CLIENT
+            }
+        }
+    }
+
+    fn run(self, conf: &Scratch, args: &[&str]) -> std::process::Output {
+        let mut c = Command::new(self.path());
+        c.args(["-c", conf.str()]).args(args);
+        run(c)
+    }
+}
+
+/// Stops the server when the scenario ends, even on failure.
+struct StopOnDrop<'a>(&'a Scratch, bool, Client);
 
 impl StopOnDrop<'_> {
     fn stop(&mut self) {
         if !self.1 {
             self.1 = true;
-            let mut c = our_client();
-            c.args(["-c", self.0.str(), "stop"]);
-            let o = run(c);
+            let o = self.2.run(self.0, &["stop"]);
             assert!(
                 o.status.success() || std::thread::panicking(),
                 "stop failed: {}{}",
@@ -122,7 +147,7 @@ struct Expect<'a> {
     ours: &'a [&'a str],
 }
 
-fn scenario(name: &str, jail_extra: &str, expect: Expect) {
+fn scenario(client: Client, name: &str, jail_extra: &str, expect: Expect) {
     require_root_and_tools();
     let host_before = host_rules();
     let conf = Scratch::new(name);
@@ -148,7 +173,7 @@ fn scenario(name: &str, jail_extra: &str, expect: Expect) {
     );
     let start = Command::new("unshare")
         .arg("--net")
-        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
+        .arg(client.path())
         .args(["-c", conf.str(), "start"])
         .output()
         .unwrap();
@@ -158,7 +183,7 @@ fn scenario(name: &str, jail_extra: &str, expect: Expect) {
         stdout(&start),
         stderr(&start)
     );
-    let mut guard = StopOnDrop(&conf, false);
+    let mut guard = StopOnDrop(&conf, false, client);
     let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
         .unwrap()
         .trim()
@@ -217,11 +242,7 @@ fn scenario(name: &str, jail_extra: &str, expect: Expect) {
     fail("2001:db8::1", "imapd-ssl");
     fail("2001:db8::1", "pop3d-ssl");
     fail("::ffff:192.0.2.77", "imapd");
-    let status = || {
-        let mut c = our_client();
-        c.args(["-c", conf.str(), "status", "courierlogin"]);
-        stdout(&run(c))
-    };
+    let status = || stdout(&client.run(&conf, &["status", "courierlogin"]));
     wait_for(
         "five failures",
         || status().contains("Total failed:\t5"),
@@ -287,10 +308,10 @@ fn scenario(name: &str, jail_extra: &str, expect: Expect) {
     );
 }
 
-#[test]
-fn classic_iptables_action_on_port_143() {
+fn classic_iptables(client: Client, name: &str) {
     scenario(
-        "etc-netns-ipt",
+        client,
+        name,
         "action = iptables[name=Courier, port=143, protocol=tcp]\n",
         Expect {
             dump: &[("iptables", &["-S"]), ("ip6tables", &["-S"])],
@@ -308,10 +329,10 @@ fn classic_iptables_action_on_port_143() {
     );
 }
 
-#[test]
-fn nftables_multiport_on_the_jails_mail_ports() {
+fn nftables_multiport(client: Client, name: &str) {
     scenario(
-        "etc-netns-nft",
+        client,
+        name,
         "banaction = nftables-multiport\n",
         Expect {
             dump: &[("nft", &["list", "ruleset"])],
@@ -331,6 +352,7 @@ fn nftables_multiport_on_the_jails_mail_ports() {
 #[test]
 fn shipped_jail_bans_with_iptables_multiport() {
     scenario(
+        Client::Ours,
         "etc-netns-default",
         "",
         Expect {
@@ -343,4 +365,24 @@ fn shipped_jail_bans_with_iptables_multiport() {
             ours: &["f2b-courierlogin"],
         },
     );
+}
+
+#[test]
+fn classic_iptables_action_on_port_143() {
+    classic_iptables(Client::Ours, "etc-netns-ipt");
+}
+
+#[test]
+fn classic_iptables_action_on_port_143_under_fail2ban() {
+    classic_iptables(Client::Reference, "etc-netns-ipt-ref");
+}
+
+#[test]
+fn nftables_multiport_on_the_jails_mail_ports() {
+    nftables_multiport(Client::Ours, "etc-netns-nft");
+}
+
+#[test]
+fn nftables_multiport_on_the_jails_mail_ports_under_fail2ban() {
+    nftables_multiport(Client::Reference, "etc-netns-nft-ref");
 }
