@@ -1,14 +1,14 @@
-//! Our own actions (`etc/fail2ban/action.d`) for real, run by ferroban's own
-//! server (and, for the two named in the brief, by Debian's fail2ban 1.0.2
-//! too: the tree is a drop-in for it) in a private network namespace (never
-//! the host's firewall): the
-//! courierlogin jail of our jail.conf, with `iptables[name=Courier,
-//! port=143, protocol=tcp]`, with `nftables-multiport` as banaction, and as
-//! shipped (iptables-multiport on the IMAP/POP3 ports). Starting the jail
-//! creates nothing; two failures change nothing; the third bans (an IPv4
-//! and an IPv6 host); other hosts are untouched; the ban's rule or set
-//! element goes when the ban expires; `stop` leaves no chain, jump, set or
-//! table; and the host's rules are the same before and after.
+//! Our own actions (`etc/fail2ban/action.d`) for real, in private network
+//! namespaces (never the host's firewall), on the courierlogin jail of our
+//! jail.conf: `iptables[name=Courier, port=143, protocol=tcp]` and
+//! `nftables-multiport` (run by ferroban's server and by Debian's fail2ban
+//! 1.0.2, since the tree is a drop-in for it), the jail as shipped
+//! (iptables-multiport on the IMAP/POP3 ports), and the iptables-allports
+//! and nftables-allports banactions. Starting the jail creates nothing; two
+//! failures change nothing; the third bans (an IPv4 and an IPv6 host);
+//! other hosts are untouched; the ban's rule or set element goes when the
+//! ban expires; `stop` leaves no chain, jump, set or table; and the host's
+//! rules are the same before and after.
 
 mod common;
 use common::*;
@@ -385,4 +385,40 @@ fn nftables_multiport_on_the_jails_mail_ports() {
 #[test]
 fn nftables_multiport_on_the_jails_mail_ports_under_fail2ban() {
     nftables_multiport(Client::Reference, "etc-netns-nft-ref");
+}
+
+#[test]
+fn iptables_allports_blocks_every_port() {
+    scenario(
+        Client::Ours,
+        "etc-netns-ipt-all",
+        "banaction = iptables-allports\n",
+        Expect {
+            dump: &[("iptables", &["-S"]), ("ip6tables", &["-S"])],
+            banned: &[
+                "-A f2b-courierlogin -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable",
+                "-A f2b-courierlogin -s 2001:db8::1/128 -j REJECT --reject-with icmp6-port-unreachable",
+            ],
+            started: &["-A INPUT -p tcp -j f2b-courierlogin"],
+            ours: &["f2b-courierlogin"],
+        },
+    );
+}
+
+#[test]
+fn nftables_allports_blocks_every_port() {
+    scenario(
+        Client::Ours,
+        "etc-netns-nft-all",
+        "banaction = nftables-allports\n",
+        Expect {
+            dump: &[("nft", &["list", "ruleset"])],
+            banned: &["elements = { 192.0.2.1 }", "elements = { 2001:db8::1 }"],
+            started: &[
+                "meta l4proto tcp ip saddr @addr-set-courierlogin reject",
+                "meta l4proto tcp ip6 saddr @addr6-set-courierlogin reject",
+            ],
+            ours: &["f2b-table", "courierlogin"],
+        },
+    );
 }
