@@ -8,7 +8,8 @@
 //! failures change nothing; the third bans (an IPv4 and an IPv6 host);
 //! other hosts are untouched; the ban's rule or set element goes when the
 //! ban expires; `stop` leaves no chain, jump, set or table; and the host's
-//! rules are the same before and after.
+//! rules are the same before and after. After a server is killed, the
+//! next one's first ban reuses the chain or set left behind.
 
 mod common;
 use common::*;
@@ -420,5 +421,160 @@ fn nftables_allports_blocks_every_port() {
             ],
             ours: &["f2b-table", "courierlogin"],
         },
+    );
+}
+
+/// A server killed with SIGKILL leaves its chain or set behind; the next
+/// server's first ban must reuse them, not add a second jump or rule, and
+/// its `stop` must still leave nothing.
+fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str, ours: &str) {
+    require_root_and_tools();
+    let host_before = host_rules();
+    let conf = Scratch::new(name);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/fail2ban"),
+        &conf.path,
+    );
+    let p = conf.path.display().to_string();
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let log = conf.write("mail.log", "");
+    conf.write(
+        "jail.local",
+        format!(
+            "[courierlogin]\nenabled = true\nlogpath = {}\nbantime = 600\n{jail_extra}",
+            log.display()
+        ),
+    );
+    let start = Command::new("unshare")
+        .arg("--net")
+        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
+        .args(["-c", conf.str(), "start"])
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "{}{}",
+        stdout(&start),
+        stderr(&start)
+    );
+    let mut guard = StopOnDrop(&conf, false, Client::Ours);
+    let pid_of_server = || -> i32 {
+        std::fs::read_to_string(conf.path.join("s.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let first = pid_of_server();
+    let holder = Holder(
+        Command::new("nsenter")
+            .arg(format!("--net=/proc/{first}/ns/net"))
+            .args(["sleep", "120"])
+            .spawn()
+            .unwrap(),
+    );
+    let ns = holder.0.id() as i32;
+    let server_log = || std::fs::read_to_string(conf.path.join("server.log")).unwrap_or_default();
+    let rules = || firewall_in(ns, dump[0], &dump[1..]);
+    let count = |r: &str, s: &str| r.lines().filter(|l| l.contains(s)).count();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for _ in 0..3 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let line = format!(
+            "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.1], port=[32932]\n",
+            ferroban::jail::time_str(t)
+        );
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    wait_for(
+        "the first ban",
+        || count(&rules(), jump) == 1,
+        || rules() + &server_log(),
+    );
+
+    // The crash: the server (started by this test's client) is killed by PID.
+    // SAFETY: kill has no memory preconditions; the PID is our server's.
+    assert_eq!(unsafe { libc::kill(first, libc::SIGKILL) }, 0);
+    wait_for(
+        "the server to die",
+        || {
+            !Path::new(&format!("/proc/{first}")).exists()
+                || std::fs::read_to_string(format!("/proc/{first}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        },
+        String::new,
+    );
+    assert_eq!(
+        count(&rules(), jump),
+        1,
+        "the crash leaves the firewall as it was:\n{}",
+        rules()
+    );
+
+    // The next server, in the same namespace, reads the same three failures
+    // (within findtime) and bans again on what is already there.
+    let again = Command::new("nsenter")
+        .arg(format!("--net=/proc/{ns}/ns/net"))
+        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
+        .args(["-x", "-c", conf.str(), "start"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
+    assert_ne!(pid_of_server(), first);
+    wait_for(
+        "the second ban",
+        || {
+            server_log()
+                .matches("NOTICE  [courierlogin] Ban 192.0.2.1")
+                .count()
+                == 2
+        },
+        || rules() + &server_log(),
+    );
+    let r = rules();
+    assert_eq!(count(&r, jump), 1, "one jump or rule, not two:\n{r}");
+    assert!(!server_log().contains("ERROR"), "{}", server_log());
+    guard.stop();
+    let r = rules();
+    assert!(!r.contains(ours), "stop leaves nothing of ours:\n{r}");
+    drop(guard);
+    drop(holder);
+    assert_eq!(
+        host_before,
+        host_rules(),
+        "the host firewall must not change"
+    );
+}
+
+#[test]
+fn iptables_after_a_crash_reuses_its_chain() {
+    restart_after_a_crash(
+        "etc-netns-crash-ipt",
+        "action = iptables[name=Courier, port=143, protocol=tcp]\n",
+        &["iptables", "-S"],
+        "-j f2b-Courier",
+        "f2b-Courier",
+    );
+}
+
+#[test]
+fn nftables_after_a_crash_reuses_its_set() {
+    restart_after_a_crash(
+        "etc-netns-crash-nft",
+        "banaction = nftables-multiport\n",
+        &["nft", "list", "ruleset"],
+        "ip saddr @addr-set-courierlogin",
+        "f2b-table",
     );
 }
