@@ -301,3 +301,31 @@ fn no_comment_or_command_is_taken_from_fail2bans_files() {
         shared.join("\n")
     );
 }
+
+#[test]
+fn server_settings_are_debians() {
+    // fail2ban.conf: the server part of the stream (everything before the
+    // jails) is the same as with Debian's own tree.
+    let server_part = |conf: &str| {
+        let o = run({
+            let mut c = reference_client();
+            c.args(["-c", conf, "-d"]);
+            c
+        });
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .take_while(|l| !l.starts_with("['add'"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let stock = Scratch::with_stock("etc-server-stock");
+    std::fs::remove_dir_all(stock.path.join("jail.d")).unwrap();
+    let ours = copy_of_our_etc("etc-server-ours");
+    let expected = server_part(stock.str());
+    assert!(
+        expected.contains("['set', 'dbpurgeage', '1d']"),
+        "{expected}"
+    );
+    assert_eq!(server_part(ours.str()), expected);
+}
