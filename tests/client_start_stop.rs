@@ -86,3 +86,52 @@ fn is_zombie(pid: i32) -> bool {
         })
         .unwrap_or(true)
 }
+
+/// Debian's unit runs `fail2ban-server -xf start`: the server reads the
+/// configuration itself. Any other command makes it a client.
+#[test]
+fn server_started_directly_reads_the_configuration() {
+    let conf = Scratch::with_stock("server-direct");
+    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    let p = conf.path.display().to_string();
+    conf.write(
+        "fail2ban.local",
+        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
+    );
+    let log = conf.write("auth.log", "");
+    conf.write(
+        "jail.local",
+        format!(
+            "[ctl]\nenabled = true\nfilter = sshd\naction =\nlogpath = {}\n",
+            log.display()
+        ),
+    );
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_fail2ban-server"))
+        .args(["-xf", "-c", conf.str(), "start"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !client(&conf, &["status"]).0.contains("Jail list:\tctl") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never configured itself"
+        );
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // fail2ban-server with a client command acts as fail2ban-client.
+    let as_client = run({
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fail2ban-server"));
+        c.args(["-c", conf.str(), "status", "ctl"]);
+        c
+    });
+    assert!(
+        stdout(&as_client).starts_with("Status for the jail: ctl"),
+        "{}",
+        stdout(&as_client)
+    );
+    assert_eq!(client(&conf, &["stop"]).1, Some(0));
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}

@@ -63,6 +63,12 @@ pub struct Args {
     /// decrease verbosity
     #[arg(short = 'q', action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// interactive mode (as fail2ban-client)
+    #[arg(short = 'i')]
+    pub interactive: bool,
+    /// `start`, or a client command (then the server acts as fail2ban-client)
+    #[arg(trailing_var_arg = true)]
+    pub command: Vec<String>,
 }
 
 /// Parses the command line and runs the server; returns the exit status.
@@ -90,6 +96,13 @@ pub fn main() -> i32 {
         println!("{}", crate::client::version_text());
         return 0;
     }
+    // Any command but a lone `start` makes fail2ban-server a client, as in fail2ban.
+    if args.interactive || !(args.command.is_empty() || args.command == ["start"]) {
+        return match crate::client::parse_args() {
+            Ok(client_args) => crate::client::run(client_args),
+            Err(code) => code,
+        };
+    }
     let mut settings = ClientSettings {
         socket: args.socket.clone(),
         pidfile: args.pidfile.clone(),
@@ -103,6 +116,26 @@ pub fn main() -> i32 {
             return 255;
         }
     }
+    // Started directly (by systemd, say) rather than by the client: read the
+    // configuration as the client would, and configure the server with it.
+    let stream = if args.r#async {
+        None
+    } else {
+        let compiled = crate::config::compile(
+            &args.conf,
+            &settings,
+            &crate::config::CompileOptions::default(),
+        );
+        match compiled.stream.filter(|_| compiled.ok) {
+            Some(s) => Some(s),
+            None => {
+                for e in &compiled.errors {
+                    eprintln!("ERROR: {e}");
+                }
+                return 255;
+            }
+        }
+    };
     let d = ServerOptions::default();
     super::run(ServerOptions {
         socket: settings.socket.unwrap_or(d.socket),
@@ -112,5 +145,6 @@ pub fn main() -> i32 {
         loglevel: settings.loglevel.unwrap_or(d.loglevel),
         logtarget: settings.logtarget.unwrap_or(d.logtarget),
         syslogsocket: settings.syslogsocket.unwrap_or(d.syslogsocket),
+        stream,
     })
 }

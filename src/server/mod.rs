@@ -27,6 +27,8 @@ pub struct ServerOptions {
     pub loglevel: String,
     pub logtarget: String,
     pub syslogsocket: String,
+    /// The configuration to apply at start (when not started by the client).
+    pub stream: Option<Vec<crate::stream::Value>>,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +41,7 @@ impl Default for ServerOptions {
             loglevel: "INFO".into(),
             logtarget: "STDERR".into(),
             syslogsocket: "auto".into(),
+            stream: None,
         }
     }
 }
@@ -71,6 +74,21 @@ pub fn run(opts: ServerOptions) -> i32 {
     };
     if let Err(e) = std::fs::write(&opts.pidfile, format!("{}\n", std::process::id())) {
         log::error!(target: "fail2ban.server", "Unable to create PID file: {e}");
+    }
+    if let Some(stream) = opts.stream.clone() {
+        let request = crate::stream::Value::List(vec![
+            crate::stream::Value::str("server-stream"),
+            crate::stream::Value::List(stream),
+        ]);
+        if let crate::protocol::Reply::Failure { error, .. } =
+            commands::execute(&mut state, &request)
+        {
+            log::error!(target: "fail2ban.server", "Could not configure the server: {}", error.message());
+            state.stop_all_jails();
+            let _ = std::fs::remove_file(&opts.socket);
+            let _ = std::fs::remove_file(&opts.pidfile);
+            return 255;
+        }
     }
     let result = event_loop::run(&mut state, &listener);
     log::info!(target: "fail2ban.server", "Shutdown in progress...");
