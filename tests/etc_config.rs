@@ -284,10 +284,9 @@ fn no_comment_or_command_is_taken_from_fail2bans_files() {
             // stay compatible with; prose and commands must be our own.
             let is_setting = l.split_once('=').is_some_and(|(k, v)| {
                 let k = k.trim();
-                !k.contains(' ')
-                    && !(k.starts_with("action") && k.len() > "action".len())
-                    && !v.contains("<iptables>")
-                    && !v.contains("<nftables>")
+                let is_command = k.starts_with("action") && k.len() > "action".len();
+                let uses_tool = v.contains("<iptables>") || v.contains("<nftables>");
+                !(k.contains(' ') || is_command || uses_tool)
             });
             let is_section = l.starts_with('[') && l.ends_with(']');
             if l.len() >= 16 && stock.contains(l) && !is_setting && !is_section {

@@ -430,6 +430,7 @@ fn logs_to_the_systemd_journal() {
         .env("FERROBAN_JOURNAL_SOCKET", &journal)
         .args([
             "-f",
+            "--async",
             "--logtarget",
             "SYSTEMD-JOURNAL",
             "--loglevel",
