@@ -5,24 +5,9 @@
 mod common;
 use common::*;
 
-fn client(conf: &Scratch, args: &[&str]) -> (String, Option<i32>) {
-    let mut c = our_client();
-    c.args(["-c", conf.str()]).args(args);
-    let o = run(c);
-    (stdout(&o), o.status.code())
-}
-
 #[test]
 fn start_status_stop_with_our_server() {
-    let conf = Scratch::with_stock("startstop");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!(
-            "[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"
-        ),
-    );
+    let conf = Scratch::server_tree("startstop");
     let log = conf.write("auth.log", "");
     conf.write(
         "jail.local",
@@ -32,7 +17,7 @@ fn start_status_stop_with_our_server() {
         ),
     );
     assert_eq!(
-        client(&conf, &["start"]),
+        client_in(&conf, &["start"]),
         ("Server ready\n".into(), Some(0))
     );
     let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
@@ -41,11 +26,11 @@ fn start_status_stop_with_our_server() {
         .parse()
         .unwrap();
     assert_eq!(
-        client(&conf, &["start"]).1,
+        client_in(&conf, &["start"]).1,
         Some(255),
         "a second start is refused"
     );
-    let (status, code) = client(&conf, &["status"]);
+    let (status, code) = client_in(&conf, &["status"]);
     assert_eq!(
         (status.as_str(), code),
         (
@@ -54,7 +39,7 @@ fn start_status_stop_with_our_server() {
         )
     );
     assert_eq!(
-        client(&conf, &["stop"]),
+        client_in(&conf, &["stop"]),
         ("Shutdown successful\n".into(), Some(0))
     );
     assert!(!conf.path.join("run/s.sock").exists());
@@ -91,13 +76,7 @@ fn is_zombie(pid: i32) -> bool {
 /// configuration itself. Any other command makes it a client.
 #[test]
 fn server_started_directly_reads_the_configuration() {
-    let conf = Scratch::with_stock("server-direct");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
+    let conf = Scratch::server_tree("server-direct");
     let log = conf.write("auth.log", "");
     conf.write(
         "jail.local",
@@ -113,7 +92,7 @@ fn server_started_directly_reads_the_configuration() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !client(&conf, &["status"]).0.contains("Jail list:\tctl") {
+    while !client_in(&conf, &["status"]).0.contains("Jail list:\tctl") {
         assert!(
             std::time::Instant::now() < deadline,
             "the server never configured itself"
@@ -132,6 +111,6 @@ fn server_started_directly_reads_the_configuration() {
         "{}",
         stdout(&as_client)
     );
-    assert_eq!(client(&conf, &["stop"]).1, Some(0));
+    assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }

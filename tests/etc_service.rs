@@ -33,13 +33,7 @@ fn ours(cmd: &[String], conf: &Scratch) -> std::process::Command {
 
 #[test]
 fn unit_commands_and_logrotate_postrotate_work() {
-    let conf = Scratch::with_stock("service");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/fail2ban.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
+    let conf = Scratch::server_tree("service");
     let start = unit_command("ExecStart");
     assert_eq!(start[1..], ["-xf", "start"]);
     let mut server = ours(&start, &conf)
@@ -69,11 +63,7 @@ fn unit_commands_and_logrotate_postrotate_work() {
     ))
     .unwrap();
     assert!(rotate.contains("fail2ban-client flushlogs"), "{rotate}");
-    std::fs::rename(
-        conf.path.join("fail2ban.log"),
-        conf.path.join("fail2ban.log.1"),
-    )
-    .unwrap();
+    std::fs::rename(conf.path.join("server.log"), conf.path.join("server.log.1")).unwrap();
     let mut flush = our_client();
     flush.args(["-c", conf.str(), "flushlogs"]);
     assert_eq!(stdout(&run(flush)), "logs: rolled over\n");
@@ -84,7 +74,7 @@ fn unit_commands_and_logrotate_postrotate_work() {
         Some(0),
         "the unit would see a clean exit"
     );
-    let fresh = std::fs::read_to_string(conf.path.join("fail2ban.log")).unwrap();
+    let fresh = std::fs::read_to_string(conf.path.join("server.log")).unwrap();
     assert!(
         fresh.contains("Exiting Fail2ban"),
         "after flushlogs the server writes to the new file:\n{fresh}"

@@ -6,43 +6,10 @@
 mod common;
 use common::*;
 use std::io::Write;
-use std::time::{Duration, Instant};
-
-fn client(conf: &Scratch, args: &[&str]) -> (String, Option<i32>) {
-    let mut c = our_client();
-    c.args(["-c", conf.str()]).args(args);
-    let o = run(c);
-    (stdout(&o), o.status.code())
-}
-
-fn local_time(t: f64) -> String {
-    ferroban::jail::time_str(t)
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn failed_logins_in_the_log_ban_and_the_ban_expires() {
-    let conf = Scratch::with_stock("e2e");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
+    let conf = Scratch::server_tree("e2e");
     let record = conf.path.join("record");
     conf.write(
         "action.d/record.conf",
@@ -65,20 +32,20 @@ fn failed_logins_in_the_log_ban_and_the_ban_expires() {
     );
     conf.write("filter.d/courierlogin.conf", "[Definition]\nfailregex =\n");
     assert_eq!(
-        client(&conf, &["start"]),
+        client_in(&conf, &["start"]),
         ("Server ready\n".into(), Some(0))
     );
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let fail = |ip: &str| {
         format!(
             "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:{ip}], port=[32932]\n",
-            local_time(now())
+            ferroban::jail::time_str(unix_now())
         )
     };
     f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
     f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
     wait_for("two failures", || {
-        client(&conf, &["status", "courier"])
+        client_in(&conf, &["status", "courier"])
             .0
             .contains("Total failed:\t2")
     });
@@ -87,13 +54,13 @@ fn failed_logins_in_the_log_ban_and_the_ban_expires() {
     wait_for("the ban", || {
         std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.1\n"
     });
-    let (status, _) = client(&conf, &["status", "courier"]);
+    let (status, _) = client_in(&conf, &["status", "courier"]);
     assert!(status.contains("Banned IP list:\t192.0.2.1"), "{status}");
     wait_for("the ban to expire", || {
         std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.1\nunban 192.0.2.1\n"
     });
     assert_eq!(
-        client(&conf, &["stop"]),
+        client_in(&conf, &["stop"]),
         ("Shutdown successful\n".into(), Some(0))
     );
     let server_log = std::fs::read_to_string(conf.path.join("server.log")).unwrap();
@@ -116,19 +83,13 @@ fn failed_logins_in_the_log_ban_and_the_ban_expires() {
 fn a_filter_that_matches_nothing_is_reported_at_start() {
     let courier5 = format!(
         "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.2], port=[32932]\n",
-        local_time(now() - 7200.0)
+        ferroban::jail::time_str(unix_now() - 7200.0)
     );
     for (regex, warned) in [
         (r"LOGIN FAILED, .*, ip=\[<HOST>\]$", true),
         (r"LOGIN FAILED, .*, ip=\[<HOST>\]", false),
     ] {
-        let conf = Scratch::with_stock(if warned { "deadfilter" } else { "livefilter" });
-        std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-        let p = conf.path.display().to_string();
-        conf.write(
-            "fail2ban.local",
-            format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-        );
+        let conf = Scratch::server_tree(if warned { "deadfilter" } else { "livefilter" });
         conf.write(
             "filter.d/courierlogin.conf",
             format!("[Definition]\nfailregex = {regex}\n"),
@@ -142,10 +103,10 @@ fn a_filter_that_matches_nothing_is_reported_at_start() {
             ),
         );
         assert_eq!(
-            client(&conf, &["start"]),
+            client_in(&conf, &["start"]),
             ("Server ready\n".into(), Some(0))
         );
-        assert_eq!(client(&conf, &["stop"]).1, Some(0));
+        assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
         let server_log = std::fs::read_to_string(conf.path.join("server.log")).unwrap();
         let has = server_log.contains("[courier] the filter matched none of the 3 lines");
         assert_eq!(has, warned, "{regex}:\n{server_log}");
@@ -157,13 +118,8 @@ fn a_filter_that_matches_nothing_is_reported_at_start() {
 #[test]
 fn a_systemd_jail_bans_from_journal_entries() {
     use std::os::unix::fs::PermissionsExt;
-    let conf = Scratch::with_stock("journal-jail");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+    let conf = Scratch::server_tree("journal-jail");
     let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
     let record = conf.path.join("record");
     conf.write(
         "action.d/record.conf",
@@ -177,7 +133,7 @@ fn a_systemd_jail_bans_from_journal_entries() {
         "jail.local",
         "[courier]\nenabled = true\nfilter = courierlogin\nbackend = systemd\naction = record\nmaxretry = 3\n",
     );
-    let usec = (now() * 1e6) as u64;
+    let usec = (unix_now() * 1e6) as u64;
     let entries: String = (0..3)
         .map(|i| {
             format!(
@@ -208,13 +164,13 @@ fn a_systemd_jail_bans_from_journal_entries() {
         args.contains("_SYSTEMD_UNIT=courier-imap.service"),
         "{args}"
     );
-    let (status, _) = client(&conf, &["status", "courier"]);
+    let (status, _) = client_in(&conf, &["status", "courier"]);
     assert!(
         status.contains("Journal matches:\t_SYSTEMD_UNIT=courier-imap.service"),
         "{status}"
     );
     assert_eq!(
-        client(&conf, &["stop"]),
+        client_in(&conf, &["stop"]),
         ("Shutdown successful\n".into(), Some(0))
     );
 }
@@ -223,14 +179,8 @@ fn a_systemd_jail_bans_from_journal_entries() {
 /// are fail2ban's, so a repeat offender is banned for longer.
 #[test]
 fn recidive_reads_our_log_and_bans_a_repeat_offender() {
-    let conf = Scratch::with_stock("recidive");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
+    let conf = Scratch::server_tree("recidive");
     let server_log = conf.write("server.log", "");
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
     let record = conf.path.join("record");
     conf.write(
         "action.d/record.conf",
@@ -254,14 +204,14 @@ fn recidive_reads_our_log_and_bans_a_repeat_offender() {
         ),
     );
     assert_eq!(
-        client(&conf, &["start"]),
+        client_in(&conf, &["start"]),
         ("Server ready\n".into(), Some(0))
     );
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     for round in 1..=3 {
         let line = format!(
             "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:192.0.2.66], port=[1]\n",
-            local_time(now())
+            ferroban::jail::time_str(unix_now())
         );
         f.write_all(line.as_bytes()).unwrap();
         wait_for("a courier ban", || {
@@ -285,5 +235,5 @@ fn recidive_reads_our_log_and_bans_a_repeat_offender() {
             .unwrap_or_default()
             .contains("recidive ban 192.0.2.66")
     });
-    assert_eq!(client(&conf, &["stop"]).1, Some(0));
+    assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
 }

@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 fn firewall_in(pid: i32, tool: &str, args: &[&str]) -> String {
     let o = Command::new("nsenter")
@@ -31,14 +30,6 @@ fn host_rules() -> String {
     run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
     // SAFETY: geteuid has no preconditions.
@@ -59,13 +50,7 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
         );
     }
     let host_before = host_rules();
-    let conf = Scratch::with_stock("netns");
-    std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
-    let p = conf.path.display().to_string();
-    conf.write(
-        "fail2ban.local",
-        format!("[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"),
-    );
+    let conf = Scratch::server_tree("netns");
     conf.write(
         "filter.d/courierlogin.conf",
         "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\n",

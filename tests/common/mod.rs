@@ -178,3 +178,62 @@ impl Drop for ReferenceServer {
         }
     }
 }
+
+impl Scratch {
+    /// A copy of the installed /etc/fail2ban for running a server of our
+    /// own: Debian's default sshd jail removed, and the server's log,
+    /// socket and pidfile inside the scratch directory, no database.
+    pub fn server_tree(name: &str) -> Scratch {
+        let conf = Scratch::with_stock(name);
+        std::fs::remove_file(conf.path.join("jail.d/defaults-debian.conf")).unwrap();
+        let p = conf.path.display().to_string();
+        conf.write(
+            "fail2ban.local",
+            format!(
+                "[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = None\n"
+            ),
+        );
+        conf
+    }
+
+    /// The server log of a `server_tree`.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.path.join("server.log")).unwrap_or_default()
+    }
+}
+
+/// Our client with `-c conf` and `args`: (stdout, exit status).
+pub fn client_in(conf: &Scratch, args: &[&str]) -> (String, Option<i32>) {
+    let mut c = our_client();
+    c.args(["-c", conf.str()]).args(args);
+    let o = run(c);
+    (stdout(&o), o.status.code())
+}
+
+/// Waits up to 15 s for `f`, failing the test with `what` otherwise.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The clock in Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A Courier 5 failed-login line at time `t` (local time, as syslog writes it).
+pub fn courier_failure(t: f64, ip: &str) -> String {
+    format!(
+        "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:{ip}], port=[32932]\n",
+        ferroban::jail::time_str(t)
+    )
+}
