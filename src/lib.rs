@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod ban;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod duration;

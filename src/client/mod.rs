@@ -6,6 +6,7 @@
 pub mod beautify;
 pub mod pretty;
 
+use crate::cli::CommonArgs;
 use crate::config::{self, ClientSettings, CompileOptions};
 use crate::protocol::{Client, Reply};
 use crate::stream::Value;
@@ -22,27 +23,8 @@ use std::time::Duration;
     about = "Fail2Ban: a set of server and client programs to limit brute force authentication attempts (ferroban)"
 )]
 pub struct Args {
-    /// configuration directory
-    #[arg(short = 'c', long = "conf", value_name = "DIR", default_value = config::DEFAULT_CONF_DIR)]
-    pub conf: String,
-    /// socket path
-    #[arg(short = 's', long = "socket", value_name = "FILE")]
-    pub socket: Option<String>,
-    /// pidfile path
-    #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
-    pub pidfile: Option<String>,
-    /// name of the process (main thread) to identify instance
-    #[arg(long = "pname", value_name = "NAME")]
-    pub pname: Option<String>,
-    /// logging level
-    #[arg(long = "loglevel", value_name = "LEVEL")]
-    pub loglevel: Option<String>,
-    /// logging target (FILE, SYSLOG, STDERR, STDOUT)
-    #[arg(long = "logtarget", value_name = "TARGET")]
-    pub logtarget: Option<String>,
-    /// syslog socket path
-    #[arg(long = "syslogsocket", value_name = "SOCKET")]
-    pub syslogsocket: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// dump configuration. For debugging
     #[arg(short = 'd')]
     pub dump: bool,
@@ -52,73 +34,22 @@ pub struct Args {
     /// test configuration (can be also specified with start parameters)
     #[arg(short = 't', long = "test")]
     pub test: bool,
-    /// interactive mode
-    #[arg(short = 'i')]
-    pub interactive: bool,
-    /// increase verbosity
-    #[arg(short = 'v', action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// decrease verbosity
-    #[arg(short = 'q', action = clap::ArgAction::Count)]
-    pub quiet: u8,
-    /// start server in background (default)
-    #[arg(short = 'b')]
-    pub background: bool,
-    /// start server in foreground
-    #[arg(short = 'f')]
-    pub foreground: bool,
-    /// force execution of the server (remove socket file)
-    #[arg(short = 'x')]
-    pub force: bool,
-    /// start server in async mode (for internal usage only, don't read configuration)
-    #[arg(long = "async")]
-    pub r#async: bool,
-    /// timeout to wait for the server (for internal usage only, don't read configuration)
-    #[arg(long = "timeout", value_name = "TIME")]
-    pub timeout: Option<String>,
     /// convert time abbreviation format to seconds
     #[arg(long = "str2sec", value_name = "STRING", allow_hyphen_values = true)]
     pub str2sec: Option<String>,
-    /// display this help message
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
-    /// print the version (-V returns machine-readable short format)
-    #[arg(short = 'V', long = "version")]
-    pub version: bool,
     /// the command and its arguments
     #[arg(trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
-impl Args {
-    fn verbosity(&self) -> i32 {
-        1 + self.verbose as i32 - self.quiet as i32
-    }
-
-    fn settings(&self) -> ClientSettings {
-        ClientSettings {
-            socket: self.socket.clone(),
-            pidfile: self.pidfile.clone(),
-            loglevel: self.loglevel.clone(),
-            logtarget: self.logtarget.clone(),
-            syslogsocket: self.syslogsocket.clone(),
-        }
-    }
-}
-
 /// Parses the command line; a bad one gives a one-line error and status 255.
 pub fn parse_args() -> Result<Args, i32> {
-    Args::try_parse().map_err(|e| {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or("invalid command line");
-        println!("ERROR: {}", first.trim_start_matches("error: "));
-        255
-    })
+    Args::try_parse().map_err(crate::cli::report_parse_error)
 }
 
 /// Runs fail2ban-client; returns the process exit status (0 or 255, as fail2ban).
 pub fn run(args: Args) -> i32 {
-    let level = match args.verbosity() {
+    let level = match args.common.verbosity() {
         i32::MIN..=0 => log::LevelFilter::Error,
         1 => log::LevelFilter::Warn,
         2 => log::LevelFilter::Info,
@@ -126,12 +57,12 @@ pub fn run(args: Args) -> i32 {
         _ => log::LevelFilter::Trace,
     };
     crate::logging::init_stderr(level);
-    if args.help {
+    if args.common.help {
         let mut cmd = <Args as clap::CommandFactory>::command();
         println!("{}", cmd.render_help());
         return 0;
     }
-    if args.version {
+    if args.common.version {
         println!("{}", version_text());
         return 0;
     }
@@ -148,8 +79,8 @@ pub fn run(args: Args) -> i32 {
             }
         };
     }
-    let mut settings = args.settings();
-    if let Err(e) = settings.complete(&args.conf) {
+    let mut settings = args.common.settings();
+    if let Err(e) = settings.complete(&args.common.conf) {
         println!("ERROR: {e}");
         return 255;
     }
@@ -162,7 +93,7 @@ pub fn run(args: Args) -> i32 {
     let dump = args.dump || args.dump_pretty;
     if dump {
         let compiled = config::compile(
-            &args.conf,
+            &args.common.conf,
             &settings,
             &CompileOptions {
                 allow_no_files: true,
@@ -189,7 +120,7 @@ pub fn run(args: Args) -> i32 {
         }
     }
     if args.test {
-        let report = config::check(&args.conf, &settings);
+        let report = config::check(&args.common.conf, &settings);
         for e in &report.errors {
             eprintln!("{e}");
         }
@@ -212,7 +143,7 @@ pub fn run(args: Args) -> i32 {
         .socket
         .clone()
         .unwrap_or_else(|| "/var/run/fail2ban/fail2ban.sock".into());
-    if args.interactive {
+    if args.common.interactive {
         return interactive(&args, &settings, &socket_path);
     }
     if args.command.is_empty() {
@@ -316,7 +247,7 @@ fn process_command(
             }
             let jail = cmd.get(1).filter(|j| *j != "--all").cloned();
             let compiled = config::compile(
-                &args.conf,
+                &args.common.conf,
                 settings,
                 &CompileOptions {
                     jail: jail.clone(),
@@ -345,7 +276,8 @@ fn process_command(
 
 /// How long the client waits for the server (fail2ban's `--timeout`, 30 s by default).
 fn wait_time(args: &Args) -> Duration {
-    args.timeout
+    args.common
+        .timeout
         .as_deref()
         .and_then(|t| crate::duration::str2seconds(t).ok())
         .map_or(Duration::from_secs(30), |n| {
@@ -387,11 +319,11 @@ fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
         log::error!(target: "fail2ban", "Server already running");
         return false;
     }
-    let compiled = config::compile(&args.conf, settings, &CompileOptions::default());
+    let compiled = config::compile(&args.common.conf, settings, &CompileOptions::default());
     let Some(stream) = compiled.stream.filter(|_| compiled.ok) else {
         return false;
     };
-    if !args.force && std::path::Path::new(socket).exists() {
+    if !args.common.force && std::path::Path::new(socket).exists() {
         log::error!(target: "fail2ban", "Fail2ban seems to be in unexpected state (not running but the socket exists)");
         return false;
     }
@@ -402,7 +334,7 @@ fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
         .unwrap_or_else(|| std::path::PathBuf::from("fail2ban-server"));
     let mut cmd = std::process::Command::new(&server);
     cmd.arg("--async")
-        .arg(if args.foreground { "-f" } else { "-b" });
+        .arg(if args.common.foreground { "-f" } else { "-b" });
     cmd.args(["-s", socket]);
     cmd.args([
         "-p",
@@ -411,7 +343,7 @@ fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
             .as_deref()
             .unwrap_or("/var/run/fail2ban/fail2ban.pid"),
     ]);
-    if args.force {
+    if args.common.force {
         cmd.arg("-x");
     }
     for (opt, value) in [
@@ -430,7 +362,7 @@ fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
             return false;
         }
     };
-    if !args.foreground {
+    if !args.common.foreground {
         // The server daemonises: its first process exits at once.
         let _ = child.wait();
     }
@@ -445,7 +377,7 @@ fn start_server(args: &Args, settings: &ClientSettings, socket: &str) -> bool {
     if send(socket, &["server-status".to_string()], None, false) != Some(true) {
         return false;
     }
-    if args.foreground {
+    if args.common.foreground {
         return child.wait().map(|s| s.success()).unwrap_or(false);
     }
     true
