@@ -110,6 +110,15 @@ impl CivilTime {
         }
     }
 
+    /// `YYYY-MM-DD<sep>HH:MM:SS`, as fail2ban's logs (`' '`) and Python's
+    /// `isoformat()` (`'T'`) print local times.
+    pub fn format(&self, sep: char) -> String {
+        format!(
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
     /// The same time `days` later (or earlier), calendar-wise.
     pub fn plus_days(&self, days: i64) -> CivilTime {
         let (year, month, day) =

@@ -391,17 +391,5 @@ impl Jail {
 
 /// fail2ban's `MyTime.time2str`: local time, `YYYY-MM-DD HH:MM:SS`.
 pub fn time_str(t: f64) -> String {
-    let secs = t.floor() as libc::time_t;
-    // SAFETY: localtime_r only writes the struct we pass it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&secs, &mut tm) };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+    crate::filter::clock::CivilTime::from_local_seconds(t.floor() as i64).format(' ')
 }

@@ -470,20 +470,9 @@ fn pid_text(v: &str) -> Option<String> {
 
 /// Local time as Python's `datetime.fromtimestamp(us / 1e6).isoformat()`.
 fn iso_local(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000) as libc::time_t;
     let micros = us.rem_euclid(1_000_000);
-    // SAFETY: localtime_r only writes the struct we pass it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&secs, &mut tm) };
-    let base = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    );
+    let base =
+        crate::filter::clock::CivilTime::from_local_seconds(us.div_euclid(1_000_000)).format('T');
     if micros == 0 {
         base
     } else {
