@@ -4,6 +4,7 @@
 //! running server over its socket, answered as fail2ban prints them.
 
 pub mod beautify;
+pub mod migrate;
 pub mod pretty;
 
 use crate::cli::CommonArgs;
@@ -211,6 +212,13 @@ fn process_command(
     mut cmd: Vec<String>,
 ) -> bool {
     match cmd[0].as_str() {
+        "migrate" => {
+            migrate::run(
+                &args.common.conf,
+                settings,
+                cmd.iter().any(|c| c == "--apply"),
+            ) == 0
+        }
         "start" if cmd.len() == 1 => start_server(args, settings, socket),
         "restart" if cmd.len() == 1 => {
             if send(socket, &["stop".to_string()], None, true) != Some(true)

@@ -259,6 +259,13 @@ fn collect_config_files(dir: &Path, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+/// Where a jail's option is written (for reports naming `file:line`).
+pub fn locate(conf_dir: &str, jail: &str, option: &str) -> Option<Origin> {
+    let session = Session::new(conf_dir);
+    let jails = JailsReader::read(&session, false).ok()?;
+    jails.origin(jail, option).cloned()
+}
+
 /// Reads a filter the way fail2ban's FilterReader does and returns what its
 /// `convert()` gives: the filter's commands for jail `jail`.
 ///

@@ -249,6 +249,22 @@ impl Jail {
         log::warn!(target: "fail2ban.filter", "[{}] Please check a jail for a timing issue. Line with odd timestamp: {line}", self.name);
     }
 
+    /// How many of `lines` the filter finds a failure in (nothing is counted
+    /// or banned): for reports about a filter against an existing log.
+    pub fn count_matches<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> (u64, u64) {
+        let Some(engine) = self.engine() else {
+            return (0, 0);
+        };
+        let (mut read, mut matched) = (0, 0);
+        for line in lines {
+            read += 1;
+            if !engine.process_line(line).failures.is_empty() {
+                matched += 1;
+            }
+        }
+        (read, matched)
+    }
+
     /// After the first full read of a jail's logs: a filter that matched none
     /// of their lines protects nothing, silently, so say it once.
     pub fn warn_if_filter_matches_nothing(&self) {

@@ -1,0 +1,54 @@
+//! `fail2ban-client migrate` on a copy of a Python fail2ban setup: the
+//! classic 0.8-era Courier jail is reported as matching none of today's
+//! Courier 5 lines, a Python action is named with its file and line, and the
+//! service swap is printed as steps.
+
+mod common;
+use common::*;
+
+#[test]
+fn migrate_reports_the_dead_courier_filter_and_unsupported_actions() {
+    let tree = Scratch::with_stock("migrate");
+    let t = unix_now() - 3600.0;
+    let log: String = (0..50)
+        .map(|i| courier_failure(t, &format!("192.0.2.{i}")))
+        .collect();
+    let maillog = tree.write("maillog", log);
+    tree.write(
+        "filter.d/courierlogin.conf",
+        "[Definition]\nfailregex = LOGIN FAILED, .*, ip=\\[<HOST>\\]$\n",
+    );
+    tree.write(
+        "jail.local",
+        format!(
+            "[courier-iptables]\nenabled = true\nfilter = courierlogin\naction = iptables[name=Courier, port=143, protocol=tcp]\n         smtp.py[dest=root]\nlogpath = {m}\n\
+             [courier-auth]\nenabled = true\nlogpath = {m}\n",
+            m = maillog.display()
+        ),
+    );
+    let (out, code) = client_in(&tree, &["migrate"]);
+    assert_eq!(code, Some(0), "{out}");
+    let m = maillog.display();
+    assert!(
+        out.contains(&format!(
+            "courier-iptables: {m}: 0 of 50 lines match  WARNING: the filter matches none of them"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("courier-auth: {m}: 50 of 50 lines match\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{}/jail.local:4: jail 'courier-iptables': Python action",
+            tree.str()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("courier-iptables: bans after 5 failures within 600 s for 600 s (1 log file(s)), actions: iptables-Courier"),
+        "{out}"
+    );
+    assert!(out.contains("1. systemctl stop fail2ban"), "{out}");
+}
