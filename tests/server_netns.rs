@@ -1,8 +1,9 @@
 //! The classic Courier jail on real iptables, with ferroban's own server in a
-//! private network namespace (never the host's firewall): two failures
-//! change nothing, the third adds `-A f2b-Courier -s IP/32 -j REJECT …`,
-//! other addresses are untouched, the rule goes when the ban expires, and
-//! `stop` removes the chain and its jump.
+//! private network namespace (never the host's firewall): below maxretry
+//! nothing changes, the next failure adds `-A f2b-Courier -s IP/32 -j REJECT
+//! …`, other addresses are untouched, the rule goes when the ban expires, and
+//! `stop` removes the chain and its jump. Once with 3/600/600-style limits,
+//! once with 5/1200/3600.
 
 mod common;
 use common::*;
@@ -30,8 +31,32 @@ fn host_rules() -> String {
     run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
 }
 
-#[test]
-fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
+/// Ends the namespace holder (a process this test started), by PID.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops the server when the test ends, even on failure.
+struct StopOnDrop<'a>(&'a Scratch);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let (out, code) = client_in(self.0, &["stop"]);
+        assert!(
+            code == Some(0) || std::thread::panicking(),
+            "stop failed: {out}"
+        );
+    }
+}
+
+/// The Courier scenario with `maxretry`, `findtime` and `bantime`; the
+/// expiry is waited for only when the ban is short.
+fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(
         unsafe { libc::geteuid() },
@@ -39,18 +64,19 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
         "this test needs root (CI runs as root) for network namespaces"
     );
     for tool in ["unshare", "nsenter", "iptables"] {
+        let found = Command::new("which")
+            .arg(tool)
+            .output()
+            .unwrap()
+            .status
+            .success();
         assert!(
-            Command::new("which")
-                .arg(tool)
-                .output()
-                .unwrap()
-                .status
-                .success(),
+            found,
             "{tool} is needed (apt-get install iptables util-linux)"
         );
     }
     let host_before = host_rules();
-    let conf = Scratch::server_tree("netns");
+    let conf = Scratch::server_tree(name);
     conf.write(
         "filter.d/courierlogin.conf",
         "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\n",
@@ -60,7 +86,7 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
         "jail.local",
         format!(
             "[courier-iptables]\nenabled = true\nfilter = courierlogin\naction = iptables[name=Courier, port=143, protocol=tcp]\n\
-             logpath = {}\nmaxretry = 3\nfindtime = 600\nbantime = 4\n",
+             logpath = {}\nmaxretry = {maxretry}\nfindtime = {findtime}\nbantime = {bantime}\n",
             log.display()
         ),
     );
@@ -82,12 +108,7 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
         .trim()
         .parse()
         .unwrap();
-    let ours = |args: &[&str]| {
-        let mut c = our_client();
-        c.args(["-c", conf.str()]).args(args);
-        run(c)
-    };
-    let guard = StopOnDrop(&ours);
+    let guard = StopOnDrop(&conf);
     // A process of ours that keeps the namespace alive after the server exits,
     // so the checks after `stop` look at the same namespace.
     let holder = Holder(
@@ -109,29 +130,26 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
     );
 
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    let fail = |ip: &str| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        format!(
-            "{} mail imapd: LOGIN FAILED, user=mallory, ip=[::ffff:{ip}], port=[32932]\n",
-            ferroban::jail::time_str(t)
-        )
-    };
-    for _ in 0..2 {
-        f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
+    for _ in 0..maxretry - 1 {
+        f.write_all(courier_failure(unix_now(), "192.0.2.1").as_bytes())
+            .unwrap();
     }
-    f.write_all(fail("192.0.2.77").as_bytes()).unwrap();
-    wait_for("three failures", || {
-        stdout(&ours(&["status", "courier-iptables"])).contains("Total failed:\t3")
+    f.write_all(courier_failure(unix_now(), "192.0.2.77").as_bytes())
+        .unwrap();
+    let seen = format!("Total failed:\t{maxretry}");
+    wait_for("the failures", || {
+        client_in(&conf, &["status", "courier-iptables"])
+            .0
+            .contains(&seen)
     });
     assert!(
         !rules().contains("-s 192.0.2.1/32"),
-        "two failures change nothing:\n{}",
+        "{} failures change nothing:\n{}",
+        maxretry - 1,
         rules()
     );
-    f.write_all(fail("192.0.2.1").as_bytes()).unwrap();
+    f.write_all(courier_failure(unix_now(), "192.0.2.1").as_bytes())
+        .unwrap();
     wait_for("the REJECT rule", || {
         rules().contains(
             "-A f2b-Courier -s 192.0.2.1/32 -j REJECT --reject-with icmp-port-unreachable",
@@ -146,9 +164,13 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
         !r.contains("192.0.2.77"),
         "other addresses are untouched:\n{r}"
     );
-    wait_for("the rule to go when the ban expires", || {
-        !rules().contains("192.0.2.1/32")
-    });
+    let (status, _) = client_in(&conf, &["status", "courier-iptables"]);
+    assert!(status.contains("Banned IP list:\t192.0.2.1"), "{status}");
+    if bantime < 30 {
+        wait_for("the rule to go when the ban expires", || {
+            !rules().contains("192.0.2.1/32")
+        });
+    }
     drop(guard);
     let r = rules();
     assert!(
@@ -167,26 +189,12 @@ fn courier_jail_bans_with_real_iptables_in_a_private_namespace() {
     );
 }
 
-/// Ends the namespace holder (a process this test started), by PID.
-struct Holder(std::process::Child);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+#[test]
+fn classic_limits_ban_on_the_third_failure_and_expire() {
+    courier_scenario("netns-3", 3, 600, 4);
 }
 
-/// Stops the server when the test ends, even on failure.
-struct StopOnDrop<'a>(&'a dyn Fn(&[&str]) -> std::process::Output);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let o = (self.0)(&["stop"]);
-        assert!(
-            o.status.success() || std::thread::panicking(),
-            "stop failed: {}",
-            stdout(&o)
-        );
-    }
+#[test]
+fn stricter_limits_ban_on_the_fifth_failure() {
+    courier_scenario("netns-5", 5, 1200, 3600);
 }
