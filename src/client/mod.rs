@@ -212,6 +212,11 @@ fn process_command(
     mut cmd: Vec<String>,
 ) -> bool {
     match cmd[0].as_str() {
+        "help" => {
+            let mut help = <Args as clap::CommandFactory>::command();
+            println!("{}", help.render_help());
+            true
+        }
         "migrate" => {
             migrate::run(
                 &args.common.conf,
