@@ -11,6 +11,7 @@ pub mod action;
 pub mod ban;
 pub mod client;
 pub mod config;
+pub mod db;
 pub mod duration;
 pub mod failure;
 pub mod filter;

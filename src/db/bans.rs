@@ -1,0 +1,239 @@
+//! Bans: `bans` keeps every ban ever stored (until purged), `bips` the
+//! latest ban of each address in each jail, which the restore at start and
+//! bantime.increment read.
+
+use super::json::to_json;
+use super::read;
+use super::record::{BanHistory, BanRecord, Scope};
+use super::{Database, DbError, LOG};
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, OptionalExtension, Row};
+
+/// How a jail restores its bans at start (fail2ban's
+/// `Jail.restoreCurrentBans` arguments to `getCurrentBans`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restore {
+    /// Only bans that started within this many seconds (`forbantime`).
+    pub for_ban_time: Option<i64>,
+    /// Longer (and permanent) bans are cut to this length: the longest ban
+    /// the jail gives now (`correctBanTime`).
+    pub max_ban_time: Option<i64>,
+    /// The length of bans stored without one (-2, upgraded from schema 2).
+    pub unknown_ban_time: i64,
+    /// Matches kept per restored ban (the jail's `maxmatches`; 0: none).
+    pub max_matches: usize,
+}
+
+impl Restore {
+    /// A jail without bantime.increment: bans older than `bantime` are over,
+    /// and none lasts longer than `bantime` (-1: permanent jail).
+    pub fn jail(ban_time: i64, max_matches: usize) -> Restore {
+        Restore {
+            for_ban_time: (ban_time != -1).then_some(ban_time),
+            max_ban_time: (ban_time > 0).then_some(ban_time),
+            unknown_ban_time: ban_time,
+            max_matches,
+        }
+    }
+
+    /// A jail with bantime.increment: any age counts, lengths are capped by
+    /// `bantime.maxtime` when it is set.
+    pub fn increment(ban_time: i64, max_time: Option<i64>, max_matches: usize) -> Restore {
+        Restore {
+            for_ban_time: None,
+            max_ban_time: max_time.filter(|m| *m > 0),
+            unknown_ban_time: ban_time,
+            max_matches,
+        }
+    }
+}
+
+/// Columns in the order `ban_row` reads them.
+const BAN_COLUMNS: &str = "jail, ip, timeofban, bantime, bancount, data";
+
+/// A stored ban, or `None` (logged) for a row that cannot be a ban: no
+/// address, no time. Such rows stay in the file.
+fn ban_row(r: &Row<'_>) -> rusqlite::Result<Option<BanRecord>> {
+    let jail = read::text(r.get_ref(0)?).unwrap_or_default();
+    let ip = read::text(r.get_ref(1)?).filter(|ip| !ip.is_empty());
+    let time = read::floor(r.get_ref(2)?);
+    let (Some(ip), Some(time_of_ban)) = (ip, time) else {
+        log::debug!(target: LOG, "ignoring a ban row without address or time in jail {jail:?}");
+        return Ok(None);
+    };
+    Ok(Some(BanRecord {
+        jail,
+        ip,
+        time_of_ban,
+        // Unknown lengths read as schema 2's "unknown".
+        ban_time: read::ceil(r.get_ref(3)?).unwrap_or(-2),
+        ban_count: read::floor(r.get_ref(4)?).map_or(1, |n| n.clamp(0, u32::MAX.into()) as u32),
+        data: read::data(r.get_ref(5)?),
+    }))
+}
+
+impl Database {
+    /// Stores a ban in `bans` and `bips` in one durable transaction; call it
+    /// before running the ban's actions. Matches are cut to `dbmaxmatches`.
+    /// The jail row is created when missing, so a ban is never refused.
+    pub fn add_ban(&self, ban: &BanRecord) -> Result<(), DbError> {
+        let mut ban = ban.clone();
+        ban.limit_matches(self.max_matches);
+        // As bytes, like fail2ban under Python 3: the column then reads the
+        // same to both tools.
+        let data = to_json(&ban.data).into_bytes();
+        let store = || -> rusqlite::Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute(
+                "INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)",
+                [&ban.jail],
+            )?;
+            let values = params![
+                ban.jail,
+                ban.ip,
+                ban.time_of_ban,
+                ban.ban_time,
+                ban.ban_count,
+                data
+            ];
+            tx.execute(
+                &format!("INSERT INTO bans({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+                values,
+            )?;
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO bips({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                values,
+            )?;
+            tx.commit()
+        };
+        store().map_err(DbError::query("store a ban"))
+    }
+
+    /// Forgets the bans of `ip` in `jail` (`unbanip`): an unbanned address
+    /// is neither restored nor counted as a repeat offender.
+    pub fn del_ban(&self, jail: &str, ip: &str) -> Result<(), DbError> {
+        self.delete_bans(jail, Some(ip))
+            .map_err(DbError::query("delete a ban"))
+    }
+
+    /// Forgets every ban of `jail` (`unban --all`).
+    pub fn del_bans(&self, jail: &str) -> Result<(), DbError> {
+        self.delete_bans(jail, None)
+            .map_err(DbError::query("delete the bans of a jail"))
+    }
+
+    fn delete_bans(&self, jail: &str, ip: Option<&str>) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        for table in ["bips", "bans"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE jail = ?1 AND (?2 IS NULL OR ip = ?2)"),
+                params![jail, ip],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Every stored ban (the `bans` history), of one jail and/or address,
+    /// ordered by address and then newest first (fail2ban's `getBans`).
+    pub fn bans(&self, jail: Option<&str>, ip: Option<&str>) -> Result<Vec<BanRecord>, DbError> {
+        let what = DbError::query("read the bans");
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {BAN_COLUMNS} FROM bans
+                 WHERE (?1 IS NULL OR jail = ?1) AND (?2 IS NULL OR ip = ?2)
+                 ORDER BY ip, timeofban DESC"
+            ))
+            .map_err(what)?;
+        let rows = st.query_map(params![jail, ip], ban_row).map_err(what)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row.map_err(what)?);
+        }
+        Ok(out)
+    }
+
+    /// The bans still active at `now`, of one jail or (the latest per
+    /// address) of all: what the server bans again at start, as fail2ban's
+    /// `getCurrentBans`. Lengths are corrected per `restore`; a ban over once
+    /// corrected is left out.
+    pub fn current_bans(
+        &self,
+        jail: Option<&str>,
+        now: f64,
+        restore: &Restore,
+    ) -> Result<Vec<BanRecord>, DbError> {
+        let what = DbError::query("read the current bans");
+        // Over all jails the latest ban of each address wins; SQLite takes
+        // the other columns from the row holding the max().
+        let (time, group) = match jail {
+            Some(_) => ("timeofban", ""),
+            None => ("max(timeofban)", "GROUP BY ip"),
+        };
+        let sql = format!(
+            "SELECT jail, ip, {time}, bantime, bancount, data FROM bips
+             WHERE (?1 IS NULL OR jail = ?1)
+               AND (timeofban + bantime > ?2 OR bantime <= -1)
+               AND (?3 IS NULL OR timeofban > ?3)
+             {group} ORDER BY ip"
+        );
+        let since = restore.for_ban_time.map(|b| Sql::Real(now - b as f64));
+        let mut st = self.conn.prepare(&sql).map_err(what)?;
+        let rows = st
+            .query_map(params![jail, now, since], ban_row)
+            .map_err(what)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let Some(mut ban) = row.map_err(what)? else {
+                continue;
+            };
+            if ban.ban_time == -2 {
+                ban.ban_time = restore.unknown_ban_time;
+            } else if let Some(max) = restore.max_ban_time {
+                if ban.ban_time == -1 || ban.ban_time > max {
+                    ban.ban_time = max;
+                }
+            }
+            if ban.ban_time != -1 && (ban.time_of_ban + ban.ban_time) as f64 <= now {
+                continue;
+            }
+            ban.limit_matches(restore.max_matches);
+            out.push(ban);
+        }
+        Ok(out)
+    }
+
+    /// What bantime.increment needs to know of `ip`: its ban count, latest
+    /// ban and that ban's length, in one jail or summed over all jails
+    /// (`bantime.overalljails`), as fail2ban's `getBan`.
+    pub fn ban_history(&self, ip: &str, scope: Scope<'_>) -> Result<Option<BanHistory>, DbError> {
+        let (sql, jail) = match scope {
+            Scope::Jail(j) => (
+                "SELECT bancount, timeofban, bantime FROM bips WHERE ip = ?1 AND jail = ?2",
+                Some(j),
+            ),
+            Scope::AllJails => (
+                "SELECT sum(bancount), max(timeofban), sum(bantime) FROM bips
+                 WHERE ip = ?1 AND ?2 IS NULL GROUP BY ip",
+                None,
+            ),
+        };
+        let row = self
+            .conn
+            .query_row(sql, params![ip, jail], |r| {
+                let count = read::floor(r.get_ref(0)?);
+                let time = read::floor(r.get_ref(1)?);
+                let length = read::ceil(r.get_ref(2)?);
+                Ok(time.map(|time_of_ban| BanHistory {
+                    ban_count: count.map_or(1, |n| n.clamp(0, u32::MAX.into()) as u32),
+                    time_of_ban,
+                    ban_time: length.unwrap_or(-2),
+                }))
+            })
+            .optional()
+            .map_err(DbError::query("read the ban history"))?;
+        Ok(row.flatten())
+    }
+}
