@@ -204,10 +204,17 @@ pub fn our_ban(r: &BanRecord) -> Ban {
 /// SQLite connection (neither tool's code).
 pub fn table_rows(path: &Path, table: &str) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(path).unwrap();
+    let n = c
+        .prepare(&format!("SELECT * FROM {table}"))
+        .unwrap()
+        .column_count();
+    let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
     let mut st = c
-        .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3"))
+        .prepare(&format!(
+            "SELECT * FROM {table} ORDER BY {}",
+            order.join(", ")
+        ))
         .unwrap();
-    let n = st.column_count();
     let rows = st
         .query_map([], |r| {
             (0..n)
