@@ -296,3 +296,43 @@ fn a_ban_survives_the_process_dying() {
         .unwrap();
     assert_eq!(current.len(), 1);
 }
+
+#[test]
+fn the_data_column_holds_the_bytes_fail2ban_writes() {
+    let dir = Scratch::new("bytes");
+    let theirs = dir.file("theirs.sqlite3");
+    python(
+        r#"
+db = Fail2BanDb(sys.argv[1])
+j = Jail("sshd", 600)
+db.addJail(j)
+t = BanTicket("192.0.2.50", 1700000000, ["é \"a\"\\", "b\tc"], data={"user": "root"})
+t.setAttempt(2)
+t.setBanCount(1, always=True)
+db.addBan(j, t)
+db.close()
+"#,
+        &[theirs.to_str().unwrap()],
+    );
+    let ours = dir.file("ours.sqlite3");
+    let db = Database::open(&ours).unwrap();
+    let mut t = ticket("192.0.2.50", 1_700_000_000.0, None, &["é \"a\"\\", "b\tc"]);
+    t.attempts = 2;
+    t.data = vec![("user".into(), "root".into())];
+    db.add_ban(&BanRecord::from_ticket("sshd", &t, 600))
+        .unwrap();
+    db.close().unwrap();
+    let row = |p: &Path| -> (String, Vec<u8>) {
+        let c = rusqlite::Connection::open(p).unwrap();
+        c.query_row("SELECT typeof(data), data FROM bips", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    let (kind, bytes) = row(&ours);
+    assert_eq!(kind, "blob", "fail2ban under Python 3 stores bytes");
+    assert_eq!((kind, bytes), row(&theirs));
+    for t in ["bans", "bips"] {
+        assert_eq!(table_rows(&ours, t), table_rows(&theirs, t), "{t}");
+    }
+}

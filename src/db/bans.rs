@@ -237,3 +237,72 @@ impl Database {
         Ok(row.flatten())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Value;
+
+    fn rec(jail: &str, ip: &str, time: i64, ban_time: i64) -> BanRecord {
+        BanRecord {
+            jail: jail.into(),
+            ip: ip.into(),
+            time_of_ban: time,
+            ban_time,
+            ban_count: 1,
+            data: Value::Dict(vec![]),
+        }
+    }
+
+    #[test]
+    fn unban_forgets_one_address_and_flush_the_whole_jail() {
+        let db = Database::open(":memory:").unwrap();
+        for (jail, ip) in [("a", "192.0.2.1"), ("a", "192.0.2.2"), ("b", "192.0.2.1")] {
+            db.add_ban(&rec(jail, ip, 1000, -1)).unwrap();
+        }
+        let r = Restore::increment(600, None, 10);
+        db.del_ban("a", "192.0.2.1").unwrap();
+        let ips = |jail| -> Vec<String> {
+            db.current_bans(Some(jail), 2000.0, &r)
+                .unwrap()
+                .into_iter()
+                .map(|b| b.ip)
+                .collect()
+        };
+        assert_eq!(ips("a"), ["192.0.2.2"]);
+        assert_eq!(ips("b"), ["192.0.2.1"], "other jails keep theirs");
+        assert_eq!(db.bans(Some("a"), None).unwrap().len(), 1);
+        db.del_bans("a").unwrap();
+        assert!(ips("a").is_empty());
+        assert!(db
+            .ban_history("192.0.2.2", Scope::Jail("a"))
+            .unwrap()
+            .is_none());
+        assert_eq!(ips("b").len(), 1);
+    }
+
+    #[test]
+    fn unknown_lengths_take_the_jail_bantime_and_expire_with_it() {
+        let db = Database::open(":memory:").unwrap();
+        db.add_ban(&rec("a", "192.0.2.1", 1000, -2)).unwrap();
+        let r = Restore::jail(600, 10);
+        let got = db.current_bans(Some("a"), 1500.0, &r).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].ban_time, 600);
+        assert!(db.current_bans(Some("a"), 1600.0, &r).unwrap().is_empty());
+    }
+
+    #[test]
+    fn jails_are_disabled_not_deleted() {
+        let db = Database::open(":memory:").unwrap();
+        db.add_jail("a").unwrap();
+        db.add_jail("b").unwrap();
+        db.del_jail("a").unwrap();
+        assert_eq!(db.jail_names(Some(true)).unwrap(), ["b"]);
+        assert_eq!(db.jail_names(Some(false)).unwrap(), ["a"]);
+        db.del_all_jails().unwrap();
+        db.add_jail("a").unwrap();
+        assert_eq!(db.jail_names(Some(true)).unwrap(), ["a"]);
+        assert_eq!(db.jail_names(None).unwrap(), ["a", "b"]);
+    }
+}
