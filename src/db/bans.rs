@@ -108,19 +108,19 @@ impl Database {
             )?;
             tx.commit()
         };
-        store().map_err(DbError::query("store a ban"))
+        self.durably(store).map_err(DbError::query("store a ban"))
     }
 
     /// Forgets the bans of `ip` in `jail` (`unbanip`): an unbanned address
     /// is neither restored nor counted as a repeat offender.
     pub fn del_ban(&self, jail: &str, ip: &str) -> Result<(), DbError> {
-        self.delete_bans(jail, Some(ip))
+        self.durably(|| self.delete_bans(jail, Some(ip)))
             .map_err(DbError::query("delete a ban"))
     }
 
     /// Forgets every ban of `jail` (`unban --all`).
     pub fn del_bans(&self, jail: &str) -> Result<(), DbError> {
-        self.delete_bans(jail, None)
+        self.durably(|| self.delete_bans(jail, None))
             .map_err(DbError::query("delete the bans of a jail"))
     }
 

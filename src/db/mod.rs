@@ -8,10 +8,25 @@
 //! and the ban history bantime.increment reads (`ban_history`). `purge`
 //! drops old rows and gives the space back.
 //!
-//! Crash safety: the file is in WAL mode with `synchronous = FULL`, so a
-//! call that returned has reached the disk, and a crash mid-write leaves the
-//! last committed state. Bad files are refused with a [`DbError`], never
-//! "repaired" by starting afresh as fail2ban does.
+//! Crash safety: the file is in WAL mode, so a crash mid-write leaves the
+//! last committed state and every returned call survives the process dying.
+//! Bans (and unbans) are also synced to the disk before the call returns
+//! (`synchronous = FULL` for them), so they survive a power cut; log
+//! positions, written far more often, are not (`NORMAL`): after a power cut
+//! a few lines may be read twice. Bad files are refused with a [`DbError`],
+//! never "repaired" by starting afresh as fail2ban does.
+//!
+//! How the server uses it:
+//! - start: `Database::open(dbfile)` (see [`DbFile`]), `set_max_matches`
+//!   (`dbmaxmatches`), `del_all_jails`, then per jail `add_jail`,
+//!   `current_bans(Some(jail), now, &Restore::…)` to ban again (the records'
+//!   `to_ticket` are marked restored: not stored again), and per log
+//!   `get_log` + `LogPosition::resume_at(tail.first_line_hash())`;
+//! - while running: `update_log` after reading, `ban_history` for
+//!   bantime.increment, `add_ban` before a ban's actions run, `del_ban` on
+//!   `unbanip` (`del_bans` on `unban --all`; expiry deletes nothing), and
+//!   `purge(now, dbpurgeage)` every hour as fail2ban does;
+//! - jail stop: `del_jail`; server stop: `close`.
 //!
 //! The module knows nothing of the server: it takes names, addresses and
 //! times, and converts to and from [`crate::ban::BanTicket`] on request.
@@ -59,6 +74,15 @@ pub enum DbFile {
 }
 
 impl DbFile {
+    /// Opens what the value asks for: `None` for no database.
+    pub fn open(&self) -> Result<Option<Database>, DbError> {
+        match self {
+            DbFile::None => Ok(None),
+            DbFile::Memory => Database::open(MEMORY).map(Some),
+            DbFile::Path(p) => Database::open(p).map(Some),
+        }
+    }
+
     pub fn parse(value: &str) -> DbFile {
         if value.eq_ignore_ascii_case("none") {
             DbFile::None
@@ -179,14 +203,15 @@ impl Database {
             }
         };
         // WAL: a writer never leaves a half-written page in the main file,
-        // and FULL makes every commit durable before the call returns (the
-        // server stores a ban before its action runs). fail2ban opening the
-        // file later switches it back to its own journal mode, harmlessly.
+        // and a commit is safe from a process crash once it returns. NORMAL
+        // skips the sync per commit; bans ask for FULL (`durably`). fail2ban
+        // opening the file later switches it back to its own journal mode,
+        // harmlessly.
         if !memory {
             c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
                 .map_err(fail)?;
         }
-        c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
+        c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
             .map_err(fail)?;
         match version {
             None => schema::create(c).map_err(fail)?,
@@ -228,6 +253,19 @@ impl Database {
             log::info!(target: LOG, "  Database backup created: {}", backup.display());
         }
         Ok(backup)
+    }
+
+    /// Runs `f` with every commit synced to the disk before it returns: a
+    /// ban stored before its action runs must survive a power cut too.
+    pub(crate) fn durably<T>(
+        &self,
+        f: impl FnOnce() -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let result = f();
+        let restored = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+        let value = result?;
+        restored.map(|()| value)
     }
 
     /// The file name as given to `open`.
@@ -303,5 +341,50 @@ impl Database {
             what: "close",
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sync_level(db: &Database) -> i64 {
+        db.conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn bans_are_synced_and_the_rest_is_not() {
+        let dir = std::env::temp_dir().join(format!("ferroban-db-sync-{}", std::process::id()));
+        let db = Database::open(dir.join("f.sqlite3")).unwrap();
+        let mode: String = db
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync_level(&db), 1, "NORMAL");
+        let inside = db.durably(|| Ok(sync_level(&db))).unwrap();
+        assert_eq!(inside, 2, "FULL while a ban is stored");
+        assert_eq!(sync_level(&db), 1);
+        let failed: rusqlite::Result<()> = db.durably(|| Err(rusqlite::Error::QueryReturnedNoRows));
+        assert!(failed.is_err());
+        assert_eq!(sync_level(&db), 1, "restored after a failure too");
+        db.close().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dbfile_values() {
+        assert_eq!(DbFile::parse("None"), DbFile::None);
+        assert_eq!(DbFile::parse("NONE"), DbFile::None);
+        assert_eq!(DbFile::parse(":memory:"), DbFile::Memory);
+        assert_eq!(
+            DbFile::parse(DEFAULT_DBFILE),
+            DbFile::Path(DEFAULT_DBFILE.into())
+        );
+        assert!(DbFile::None.open().unwrap().is_none());
+        let db = DbFile::Memory.open().unwrap().unwrap();
+        assert_eq!(db.filename(), ":memory:");
     }
 }
