@@ -144,6 +144,7 @@ fn unreadable_rows_are_skipped_and_kept() {
          INSERT INTO bips VALUES('192.0.2.2', 'sshd', 'soon', -1, 1, NULL);
          INSERT INTO bips VALUES('192.0.2.3', 'sshd', 1000000000, 'long', 'many', x'7b6e6f74');
          INSERT INTO bips VALUES('192.0.2.4', 'sshd', 1000000000.5, -1, 2, '[1, 2]');
+         INSERT INTO bips VALUES('192.0.2.5', 'sshd', 9223372036854775807, 10, 1, '{}');
          INSERT INTO logs VALUES('sshd', '/var/log/auth.log', NULL, 'middle');",
     )
     .unwrap();
@@ -157,17 +158,24 @@ fn unreadable_rows_are_skipped_and_kept() {
         .collect();
     // '' and a time of 'soon' are no bans; 'long' is no length, and text
     // compares above any number, so neither fail2ban's condition nor ours
-    // takes it for permanent.
+    // takes it for permanent. A start at the end of time overflows nothing.
     assert_eq!(
         got,
         [
             ("192.0.2.1", 1_000_000_000, -1, 1),
-            ("192.0.2.4", 1_000_000_000, -1, 2)
+            ("192.0.2.4", 1_000_000_000, -1, 2),
+            ("192.0.2.5", i64::MAX, 10, 1),
         ]
     );
     assert_eq!(bans[1].matches(), Vec::<String>::new());
     let log = db.get_log("sshd", "/var/log/auth.log").unwrap().unwrap();
     assert_eq!((log.hash, log.pos), (None, 0));
     db.close().unwrap();
-    assert_eq!(table_rows(&p, "bips").len(), 5, "every row still there");
+    assert_eq!(table_rows(&p, "bips").len(), 6, "every row still there");
+    // Extreme ages do not overflow either.
+    let db = Database::open(&p).unwrap();
+    let purged = db.purge(2e9, i64::MAX).unwrap();
+    assert_eq!((purged.bans, purged.bips), (0, 0));
+    db.purge(f64::MAX, 0).unwrap();
+    db.close().unwrap();
 }

@@ -196,7 +196,9 @@ impl Database {
                     ban.ban_time = max;
                 }
             }
-            if ban.ban_time != -1 && (ban.time_of_ban + ban.ban_time) as f64 <= now {
+            // Saturating: a hand-made row may hold any number.
+            let end = ban.time_of_ban.saturating_add(ban.ban_time);
+            if ban.ban_time != -1 && end as f64 <= now {
                 continue;
             }
             ban.limit_matches(restore.max_matches);

@@ -40,7 +40,7 @@ impl Database {
             "DELETE FROM bans WHERE timeofban < ?1",
             [now - purge_age as f64],
         )?;
-        let limit = now as i64 - purge_age;
+        let limit = (now as i64).saturating_sub(purge_age);
         let bips = tx.execute(
             "DELETE FROM bips WHERE timeofban < ?1 AND bantime != -1
                  AND timeofban + bantime * ?2 < ?1",
