@@ -57,6 +57,8 @@ dump({
         history("203.0.113.9", sshd),
     ],
     "logs": logs,
+    "merged": [db.getBansMerged(ip="192.0.2.1"), db.getBansMerged(ip="192.0.2.1", jail=sshd),
+               db.getBansMerged(ip="203.0.113.9")],
 })
 db.close()
 "#;
@@ -215,6 +217,33 @@ fn ban_history_and_ban_list_are_fail2bans() {
 
     // getBans: every ban, newest first per address. Its tickets carry no
     // length or count, so address, time, matches and failures are compared.
+    // getBansMerged, for the <ipmatches>/<ipfailures> action tags.
+    let merged = list(get(&w.py, "merged"));
+    for (i, jail) in [(0, None), (1, Some("sshd"))] {
+        let theirs = py_ban(&merged[i]);
+        let ours = db.bans_merged("192.0.2.1", jail).unwrap().unwrap();
+        assert_eq!(
+            (
+                ours.ip,
+                ours.time_of_ban,
+                ours.matches,
+                i64::from(ours.failures)
+            ),
+            (theirs.0, theirs.1, theirs.4, theirs.5),
+            "merged in {jail:?}"
+        );
+    }
+    let all = db.bans_merged("192.0.2.1", None).unwrap().unwrap();
+    assert_eq!(all.failures, 3 + 12 + 2);
+    assert_eq!(all.matches.len(), 10, "dbmaxmatches");
+    assert_eq!(
+        all.matches.last().map(String::as_str),
+        Some("q"),
+        "newest last"
+    );
+    assert_eq!(merged[2], ferroban::stream::Value::None);
+    assert_eq!(db.bans_merged("203.0.113.9", None).unwrap(), None);
+
     let strip = |b: Ban| (b.0, b.1, b.4, b.5);
     let theirs: Vec<_> = list(get(&w.py, "bans"))
         .iter()

@@ -48,6 +48,16 @@ impl Restore {
     }
 }
 
+/// What `bans_merged` returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergedBans {
+    pub ip: String,
+    /// The oldest ban's start.
+    pub time_of_ban: i64,
+    pub matches: Vec<String>,
+    pub failures: u32,
+}
+
 /// Columns in the order `ban_row` reads them.
 const BAN_COLUMNS: &str = "jail, ip, timeofban, bantime, bancount, data";
 
@@ -153,6 +163,37 @@ impl Database {
             out.extend(row.map_err(what)?);
         }
         Ok(out)
+    }
+
+    /// All stored bans of `ip` (in `jail`, or in all jails) merged into one,
+    /// as fail2ban's `getBansMerged` for the `<ipmatches>`,
+    /// `<ipjailmatches>`, `<ipfailures>` and `<ipjailfailures>` action tags:
+    /// failures summed, matches joined oldest first with the newest kept
+    /// within `dbmaxmatches`, the time the oldest ban's.
+    pub fn bans_merged(&self, ip: &str, jail: Option<&str>) -> Result<Option<MergedBans>, DbError> {
+        let bans = self.bans(jail, Some(ip))?;
+        let Some(newest) = bans.first() else {
+            return Ok(None);
+        };
+        let mut merged = MergedBans {
+            ip: newest.ip.clone(),
+            time_of_ban: newest.time_of_ban,
+            matches: Vec::new(),
+            failures: 0,
+        };
+        // Newest first: each older ban's lines go in front, as long as
+        // there is room.
+        for ban in &bans {
+            let room = self.max_matches.saturating_sub(merged.matches.len());
+            if room > 0 {
+                let m = ban.matches();
+                let from = m.len().saturating_sub(room);
+                merged.matches.splice(0..0, m[from..].iter().cloned());
+            }
+            merged.failures = merged.failures.saturating_add(ban.failures());
+            merged.time_of_ban = ban.time_of_ban;
+        }
+        Ok(Some(merged))
     }
 
     /// The bans still active at `now`, of one jail or (the latest per

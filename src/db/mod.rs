@@ -40,7 +40,7 @@ mod read;
 mod record;
 mod schema;
 
-pub use bans::Restore;
+pub use bans::{MergedBans, Restore};
 pub use error::DbError;
 pub use json::{from_json, to_json};
 pub use purge::Purged;
