@@ -23,9 +23,11 @@
 //!   `to_ticket` are marked restored: not stored again), and per log
 //!   `get_log` + `LogPosition::resume_at(tail.first_line_hash())`;
 //! - while running: `update_log` after reading, `ban_history` for
-//!   bantime.increment, `add_ban` before a ban's actions run, `del_ban` on
-//!   `unbanip` (`del_bans` on `unban --all`; expiry deletes nothing), and
-//!   `purge(now, dbpurgeage)` every hour as fail2ban does;
+//!   bantime.increment, `add_ban` before a ban's actions run (after the
+//!   ban manager counted it), `bans_merged` for the `<ipmatches>`-like
+//!   action tags, `del_ban` on `unbanip` (`del_bans` on `unban --all`;
+//!   expiry deletes nothing), and `purge(now, dbpurgeage)` every hour as
+//!   fail2ban does;
 //! - jail stop: `del_jail`; server stop: `close`.
 //!
 //! The module knows nothing of the server: it takes names, addresses and
