@@ -12,6 +12,7 @@ pub mod ban;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod db;
 pub mod duration;
 pub mod failure;
 pub mod filter;
