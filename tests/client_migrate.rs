@@ -52,3 +52,45 @@ fn migrate_reports_the_dead_courier_filter_and_unsupported_actions() {
     );
     assert!(out.contains("1. systemctl stop fail2ban"), "{out}");
 }
+
+/// Bans in Python fail2ban's database are reported (read from a copy: the
+/// file is left as it was) as what ferroban's first start restores.
+#[test]
+fn migrate_reports_the_bans_in_fail2bans_database() {
+    let tree = Scratch::with_stock("migrate-db");
+    let db = tree.path.join("f2b.sqlite3");
+    let log = tree.write("auth.log", "");
+    tree.write(
+        "fail2ban.local",
+        format!("[Definition]\ndbfile = {}\n", db.display()),
+    );
+    tree.write(
+        "jail.local",
+        format!("[sshd]\nenabled = true\nlogpath = {}\n", log.display()),
+    );
+    // Python fail2ban's own database code writes two active bans for sshd.
+    let script = format!(
+        "import sys, time\nsys.path.insert(0, '/usr/lib/python3/dist-packages')\n\
+         from fail2ban.server.database import Fail2BanDb\nfrom fail2ban.server.ticket import FailTicket\n\
+         class A:\n    def getBanTime(self): return 600\n\
+         class J:\n    name = 'sshd'\n    actions = A()\n    def getMaxMatches(self): return 5\n\
+         db = Fail2BanDb('{}')\nj = J()\ndb.addJail(j)\n\
+         for ip in ('192.0.2.1', '192.0.2.2'):\n    t = FailTicket(ip, time.time())\n    t.setBanTime(86400)\n    db.addBan(j, t)\n",
+        db.display()
+    );
+    let o = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = std::fs::read(&db).unwrap();
+    let (out, code) = client_in(&tree, &["migrate"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("  sshd: 2 active"), "{out}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the report must not change the database"
+    );
+}

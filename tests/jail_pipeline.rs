@@ -118,3 +118,30 @@ fn ignored_addresses_are_never_banned() {
     assert!(j.bans.is_empty());
     assert_eq!(j.failures.total(), 0);
 }
+
+#[test]
+fn bantime_increment_lengthens_a_repeat_offenders_ban() {
+    let dir = Scratch::new("jail-increment");
+    let db = ferroban::db::Database::open(dir.path.join("f2b.sqlite3")).unwrap();
+    let mut j = jail(&dir.path.join("record"));
+    j.db = Some(std::rc::Rc::new(std::cell::RefCell::new(db)));
+    set(&mut j, "bantime", &["600"]);
+    set(&mut j, "bantime.increment", &["true"]);
+    set(&mut j, "bantime.maxtime", &["1h"]);
+    j.start();
+    let ban = |j: &mut Jail| {
+        let args = [Value::str("192.0.2.50")];
+        j.set("banip", &args, false, now()).unwrap();
+        j.bans.get("192.0.2.50").unwrap().ban_time(600)
+    };
+    assert_eq!(ban(&mut j), 600, "a first ban is the plain bantime");
+    assert!(j.unban("192.0.2.50"));
+    // The unban removed the row: history comes from bans still recorded.
+    assert_eq!(ban(&mut j), 600);
+    j.expire(now() + 10_000.0);
+    assert_eq!(ban(&mut j), 1200, "the second recorded ban doubles");
+    j.expire(now() + 20_000.0);
+    assert_eq!(ban(&mut j), 2400);
+    j.expire(now() + 30_000.0);
+    assert_eq!(ban(&mut j), 3600, "bantime.maxtime caps it");
+}

@@ -237,3 +237,80 @@ fn recidive_reads_our_log_and_bans_a_repeat_offender() {
     });
     assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
 }
+
+/// With a database, bans survive a restart: `stop` lifts them (the rows
+/// stay), the next `start` restores them ("Restore Ban") and runs the action
+/// again; a manual unban removes the row for good.
+#[test]
+fn bans_survive_a_restart_through_the_database() {
+    let conf = Scratch::server_tree("db-restart");
+    let p = conf.path.display().to_string();
+    conf.write("fail2ban.local", format!(
+        "[Definition]\nlogtarget = {p}/server.log\nsocket = {p}/run/s.sock\npidfile = {p}/s.pid\ndbfile = {p}/f2b.sqlite3\n"
+    ));
+    let record = conf.path.join("record");
+    conf.write(
+        "action.d/record.conf",
+        format!("[Definition]\nactionban = echo ban <ip> >> {r}\nactionunban = echo unban <ip> >> {r}\n", r = record.display()),
+    );
+    conf.write(
+        "filter.d/courierlogin.conf",
+        "[Definition]\nfailregex = LOGIN FAILED, user=\\S+, ip=\\[<HOST>\\]\n",
+    );
+    let log = conf.write("maillog", "");
+    conf.write(
+        "jail.local",
+        format!("[courier]\nenabled = true\nfilter = courierlogin\naction = record\nlogpath = {}\nmaxretry = 3\nbantime = 3600\n", log.display()),
+    );
+    assert_eq!(
+        client_in(&conf, &["start"]),
+        ("Server ready\n".into(), Some(0))
+    );
+    assert_eq!(
+        client_in(&conf, &["get", "dbfile"]).0,
+        format!("Current database file is:\n`- {p}/f2b.sqlite3\n")
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for _ in 0..3 {
+        f.write_all(courier_failure(unix_now(), "192.0.2.9").as_bytes())
+            .unwrap();
+    }
+    wait_for("the ban", || {
+        std::fs::read_to_string(&record).unwrap_or_default() == "ban 192.0.2.9\n"
+    });
+    assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "ban 192.0.2.9\nunban 192.0.2.9\n"
+    );
+    assert_eq!(
+        client_in(&conf, &["start"]),
+        ("Server ready\n".into(), Some(0))
+    );
+    wait_for("the restored ban", || {
+        std::fs::read_to_string(&record).unwrap_or_default()
+            == "ban 192.0.2.9\nunban 192.0.2.9\nban 192.0.2.9\n"
+    });
+    assert!(
+        conf.server_log()
+            .contains("NOTICE  [courier] Restore Ban 192.0.2.9"),
+        "{}",
+        conf.server_log()
+    );
+    assert!(client_in(&conf, &["status", "courier"])
+        .0
+        .contains("Banned IP list:\t192.0.2.9"));
+    assert_eq!(
+        client_in(&conf, &["set", "courier", "unbanip", "192.0.2.9"]).0,
+        "1\n"
+    );
+    assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
+    assert_eq!(client_in(&conf, &["start"]).1, Some(0));
+    assert!(
+        client_in(&conf, &["status", "courier"])
+            .0
+            .contains("Banned IP list:\t\n"),
+        "an unbanned address is not restored"
+    );
+    assert_eq!(client_in(&conf, &["stop"]).1, Some(0));
+}

@@ -16,6 +16,45 @@ const BACKENDS: [&str; 5] = ["auto", "polling", "pyinotify", "gamin", "systemd"]
 /// At most this many lines of a log are tried (the newest are at the end).
 const MAX_LINES: usize = 2_000_000;
 
+/// The bans Python fail2ban's database holds, which ferroban restores at its
+/// first start from the same file. Read from a copy, so the report changes
+/// nothing (opening an old schema would upgrade it).
+fn report_bans(stream: &[Value], state: &State) {
+    let dbfile = stream.iter().find_map(|c| match c.as_list() {
+        Some([Value::Str(s), Value::Str(o), Value::Str(f)]) if s == "set" && o == "dbfile" => {
+            Some(f.clone())
+        }
+        _ => None,
+    });
+    let Some(path) = dbfile.filter(|f| std::path::Path::new(f).is_file()) else {
+        println!("\nBans to take along: no database file (dbfile), so no bans to carry over");
+        return;
+    };
+    let copy =
+        std::env::temp_dir().join(format!("ferroban-migrate-{}.sqlite3", std::process::id()));
+    let opened = std::fs::copy(&path, &copy)
+        .map_err(|e| e.to_string())
+        .and_then(|_| crate::db::Database::open(&copy).map_err(|e| e.to_string()));
+    let now = crate::server::state::now();
+    match opened {
+        Err(e) => println!("\nBans to take along: cannot read {path}: {e}"),
+        Ok(db) => {
+            println!("\nBans to take along (from {path}, restored by ferroban's first start with this dbfile):");
+            for (name, jail) in state.jails.iter() {
+                let restore = crate::db::Restore::jail(jail.bans.ban_time(), db.max_matches());
+                match db.current_bans(Some(name), now, &restore) {
+                    Ok(bans) => println!("  {name}: {} active", bans.len()),
+                    Err(e) => println!("  {name}: cannot read: {e}"),
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&copy);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+    }
+}
+
 /// Prints the report; with `apply`, also swaps the services. Returns the
 /// exit status: 0, or 255 when the configuration cannot be used.
 pub fn run(conf_dir: &str, settings: &ClientSettings, apply: bool) -> i32 {
@@ -131,7 +170,7 @@ pub fn run(conf_dir: &str, settings: &ClientSettings, apply: bool) -> i32 {
     for p in &problems {
         println!("  {p}");
     }
-    println!("\nBans to take along: none read (ferroban has no database yet; Python fail2ban's bans stay in its database)");
+    report_bans(&stream, &state);
     let steps = [
         "systemctl stop fail2ban",
         "install ferroban's binaries in /usr/local/bin (see README)",

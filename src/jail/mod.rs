@@ -56,7 +56,12 @@ pub struct Jail {
     /// the warning about a filter that matches nothing.
     pub lines_read: u64,
     pub lines_matched: u64,
+    /// The server's database, where bans are stored before their actions run.
+    pub db: Option<SharedDb>,
 }
+
+/// The database as the jails share it (one thread: the event loop's).
+pub type SharedDb = std::rc::Rc<std::cell::RefCell<crate::db::Database>>;
 
 impl Jail {
     pub fn new(name: &str, backend: &str) -> Jail {
@@ -90,6 +95,7 @@ impl Jail {
             odd_time_warned_until: 0.0,
             lines_read: 0,
             lines_matched: 0,
+            db: None,
         }
     }
 
@@ -231,6 +237,72 @@ impl Jail {
         }
     }
 
+    /// `bantime.increment`: a repeat offender (per the database's history)
+    /// is banned for longer, by the jail's factor, formula or multipliers.
+    fn increment_ban_time(&self, ticket: &mut BanTicket) {
+        let extra = |k: &str| {
+            self.bantime_extra
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        if extra("increment") != Some(Value::Bool(true)) {
+            return;
+        }
+        let Some(db) = &self.db else { return };
+        let base = self.bans.ban_time();
+        if base <= 0 {
+            return;
+        }
+        let overall = extra("overalljails") == Some(Value::Bool(true));
+        let scope = if overall {
+            crate::db::Scope::AllJails
+        } else {
+            crate::db::Scope::Jail(&self.name)
+        };
+        let Ok(Some(history)) = db.borrow().ban_history(&ticket.fid, scope) else {
+            return;
+        };
+        if history.ban_count == 0 {
+            return;
+        }
+        let text = |k: &str| extra(k).map(|v| crate::config::tags::py_str(&v));
+        let int = |k: &str| match extra(k) {
+            Some(Value::Int(i)) => Some(i),
+            _ => None,
+        };
+        let inc = crate::ban::BanTimeIncrement {
+            factor: text("factor").unwrap_or_else(|| "1".into()),
+            formula: text("formula"),
+            multipliers: text("multipliers")
+                .map(|m| {
+                    m.split_whitespace()
+                        .filter_map(|x| x.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_time: int("maxtime"),
+            rnd_time: int("rndtime"),
+        };
+        // A little randomness for rndtime without a crate: the clock's nanoseconds.
+        let random = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| f64::from(d.subsec_nanos()) / 1e9);
+        match inc.ban_time(base, history.ban_count, random) {
+            Ok(t) => {
+                let t = t as i64;
+                log::info!(target: "fail2ban.observer",
+                    "[{}] IP {} is bad: {} # last {} - incr {} to {}",
+                    self.name, ticket.fid, history.ban_count, time_str(history.time_of_ban as f64), base, t);
+                ticket.bantime = Some(t);
+                ticket.ban_count = history.ban_count;
+            }
+            Err(e) => {
+                log::error!(target: "fail2ban.observer", "[{}] bantime.formula: {e}", self.name)
+            }
+        }
+    }
+
     /// fail2ban's warning for a log whose times are far from the clock (once a day).
     fn warn_odd_time_once(&mut self, delta: f64, line: &str) {
         let now = crate::server::state::now();
@@ -276,13 +348,33 @@ impl Jail {
     }
 
     /// Bans a ticket (from failures, or `banip`); true for a new ban.
-    pub fn ban(&mut self, ticket: BanTicket, now: f64) -> bool {
+    pub fn ban(&mut self, mut ticket: BanTicket, now: f64) -> bool {
         let ip = ticket.ip.clone();
+        let restored = ticket.restored;
+        if !restored && !self.bans.contains(&ticket.fid) {
+            self.increment_ban_time(&mut ticket);
+        }
+        let fid = ticket.fid.clone();
         match self.bans.add(ticket, now) {
             Added::New => {
-                notice("fail2ban.actions", &format!("[{}] Ban {ip}", self.name));
+                let prefix = if restored { "Restore " } else { "" };
+                notice(
+                    "fail2ban.actions",
+                    &format!("[{}] {prefix}Ban {ip}", self.name),
+                );
+                // Stored before the actions run, so a crash cannot lose a logged ban.
+                if let (Some(db), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
+                    let record =
+                        crate::db::BanRecord::from_ticket(&self.name, t, self.bans.ban_time());
+                    if let Err(e) = db.borrow().add_ban(&record) {
+                        log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {ip}: {e}", self.name);
+                    }
+                }
                 let info = self.ban_info(&ip);
                 for a in self.actions.iter_mut() {
+                    if restored && a.norestored() {
+                        continue;
+                    }
                     if let Err(e) = a.ban(&info) {
                         log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
                     }
@@ -332,6 +424,11 @@ impl Jail {
         let Some(_) = self.bans.remove(fid) else {
             return false;
         };
+        if let Some(db) = &self.db {
+            if let Err(e) = db.borrow().del_ban(&self.name, fid) {
+                log::error!(target: "fail2ban.actions", "[{}] cannot remove the ban of {fid} from the database: {e}", self.name);
+            }
+        }
         self.run_unban(info);
         true
     }
@@ -372,7 +469,33 @@ impl Jail {
             }
         }
         self.started = true;
+        self.restore_bans();
         log::info!(target: "fail2ban.jail", "Jail '{}' started", self.name);
+    }
+
+    /// fail2ban's `restoreCurrentBans`: the jail's bans still active in the
+    /// database are banned again ("Restore Ban"), except by `norestored` actions.
+    fn restore_bans(&mut self) {
+        let Some(db) = self.db.clone() else { return };
+        let now = crate::server::state::now();
+        let records = {
+            let db = db.borrow();
+            if let Err(e) = db.add_jail(&self.name) {
+                log::error!(target: "fail2ban.jail", "[{}] cannot register the jail in the database: {e}", self.name);
+            }
+            let restore = crate::db::Restore::jail(self.bans.ban_time(), db.max_matches());
+            db.current_bans(Some(&self.name), now, &restore)
+        };
+        match records {
+            Ok(records) => {
+                for r in records {
+                    self.ban(r.to_ticket(), now);
+                }
+            }
+            Err(e) => {
+                log::error!(target: "fail2ban.jail", "[{}] cannot read its bans from the database: {e}", self.name)
+            }
+        }
     }
 
     /// Stops the jail: every ban is lifted (flushed where the action can),
@@ -401,6 +524,11 @@ impl Jail {
             }
         }
         self.started = false;
+        if let Some(db) = &self.db {
+            if let Err(e) = db.borrow().del_jail(&self.name) {
+                log::error!(target: "fail2ban.jail", "[{}] cannot disable the jail in the database: {e}", self.name);
+            }
+        }
         log::info!(target: "fail2ban.jail", "Jail '{}' stopped", self.name);
     }
 }

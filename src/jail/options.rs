@@ -289,7 +289,10 @@ impl Jail {
                 let v = arg(args, 0)?;
                 let stored = match key {
                     "increment" | "overalljails" => {
-                        if key == "increment" && crate::config::reader::py_bool(&v) {
+                        if key == "increment"
+                            && crate::config::reader::py_bool(&v)
+                            && self.db.is_none()
+                        {
                             log::warn!(target: "fail2ban.jail", "ban time increment is not available as long jail database is not set");
                         }
                         Value::Bool(crate::config::reader::py_bool(&v))

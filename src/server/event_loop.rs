@@ -169,6 +169,7 @@ pub fn run(state: &mut State, listener: &UnixListener) -> Result<(), String> {
             return Err(format!("poll failed: {e}"));
         }
         super::watching::pump(state);
+        state.purge_db(super::state::now());
         state.expire(super::state::now());
         if fds[1].revents != 0 && term.drain() {
             log::info!(target: "fail2ban.server", "Received signal to stop the server");

@@ -13,11 +13,10 @@ pub struct State {
     pub logtarget: String,
     pub syslogsocket: String,
     pub allowipv6: String,
-    /// The database settings. ferroban keeps no database yet: these are
-    /// only remembered and reported.
-    pub dbfile: Option<String>,
+    /// The database (`dbfile`), shared with the jails; and when it was last purged.
+    pub db: Option<crate::jail::SharedDb>,
     pub dbpurgeage: i64,
-    pub dbmaxmatches: i64,
+    pub last_purge: f64,
     /// Set by `stop`: the loop ends after answering.
     pub quit: bool,
     /// The jails, in the order they were added.
@@ -35,9 +34,9 @@ impl State {
             logtarget: opts.logtarget.clone(),
             syslogsocket: opts.syslogsocket.clone(),
             allowipv6: "auto".into(),
-            dbfile: None,
+            db: None,
             dbpurgeage: 86400,
-            dbmaxmatches: 10,
+            last_purge: 0.0,
             quit: false,
             jails: Dict::new(),
             reloading: None,
@@ -77,6 +76,19 @@ impl State {
                     w.remove(name);
                 }
                 j.stop();
+            }
+        }
+    }
+
+    /// Forgets database rows older than dbpurgeage (and vacuums), at most hourly.
+    pub fn purge_db(&mut self, now: f64) {
+        if now - self.last_purge < 3600.0 {
+            return;
+        }
+        self.last_purge = now;
+        if let Some(db) = &self.db {
+            if let Err(e) = db.borrow().purge(now, self.dbpurgeage) {
+                log::error!(target: "fail2ban.database", "Purge of the database failed: {e}");
             }
         }
     }

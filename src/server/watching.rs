@@ -80,6 +80,7 @@ pub fn start_jail(state: &mut State, jail: &str) {
         .unwrap_or(Backend::Auto);
     let encoding = Encoding::parse(&j.logencoding).unwrap_or_else(|_| Encoding::from_locale());
     let paths = j.logpaths.clone();
+    let db = j.db.clone();
     if state.watching.is_none() {
         match Watching::new() {
             Ok(w) => state.watching = Some(w),
@@ -104,7 +105,19 @@ pub fn start_jail(state: &mut State, jail: &str) {
         let added = if path.contains(['*', '?', '[']) {
             w.watcher.add_glob(id, &path, &opts).map(|_| ())
         } else {
-            w.watcher.add_file(id, &path, &opts).map(|_| ())
+            w.watcher.add_file(id, &path, &opts).map(|file| {
+                // A file read from its head resumes where the database says
+                // the last run stopped, if it is still the same file.
+                if tail {
+                    return;
+                }
+                let Some(db) = db.as_ref() else { return };
+                if let Ok(Some(pos)) = db.borrow().get_log(jail, &path) {
+                    if let (Some(hash), Some(t)) = (pos.hash.as_deref(), w.watcher.tail_mut(file)) {
+                        t.restore(pos.pos, hash);
+                    }
+                }
+            })
         };
         match added {
             Ok(()) => log::info!(target: "fail2ban.filter", "[{jail}] Added logfile: '{path}'"),
@@ -216,9 +229,12 @@ pub fn fds(state: &State) -> Vec<i32> {
         .collect()
 }
 
-/// Hands delivered lines to their jails.
+/// Hands delivered lines to their jails, then stores how far each file was
+/// read (fail2ban's `updateLog`).
 pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
     let t = now();
+    let read: Vec<(crate::watch::FileId, usize)> =
+        batch.iter().map(|l| (l.file, l.jail.0)).collect();
     for lines in batch {
         let Some(name) = state
             .watching
@@ -231,6 +247,29 @@ pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
         if let Some(j) = state.jails.get_mut(&name) {
             for line in &lines.lines {
                 j.process_line(line, t, in_operation);
+            }
+        }
+    }
+    let Some(w) = state.watching.as_ref() else {
+        return;
+    };
+    for (file, jail_id) in read {
+        let Some(name) = w.names.get(&jail_id) else {
+            continue;
+        };
+        let Some(db) = state.jails.get(name).and_then(|j| j.db.clone()) else {
+            continue;
+        };
+        if let Some(tail) = w.watcher.tail(file) {
+            let hash = tail.first_line_hash();
+            let path = tail.path().to_string_lossy();
+            if let Err(e) = db.borrow().update_log(
+                name,
+                &path,
+                (!hash.is_empty()).then_some(hash),
+                tail.position(),
+            ) {
+                log::error!(target: "fail2ban.database", "[{name}] cannot store the position in {path}: {e}");
             }
         }
     }

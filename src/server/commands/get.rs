@@ -40,11 +40,11 @@ pub fn run(state: &mut State, args: &[Value]) -> Outcome {
         "syslogsocket" => return Ok(Value::str(state.syslogsocket.as_str())),
         "thread" => return Ok(Value::Dict(vec![(Value::str("stacksize"), Value::Int(0))])),
         "dbfile" | "dbmaxmatches" | "dbpurgeage" => {
-            return Ok(match (&state.dbfile, name.as_str()) {
+            return Ok(match (&state.db, name.as_str()) {
                 (None, _) => Value::None,
-                (Some(f), "dbfile") => Value::str(f.as_str()),
+                (Some(db), "dbfile") => Value::str(db.borrow().filename()),
                 (Some(_), "dbpurgeage") => Value::Int(state.dbpurgeage),
-                (Some(_), _) => Value::Int(state.dbmaxmatches),
+                (Some(db), _) => Value::Int(db.borrow().max_matches() as i64),
             })
         }
         _ => {}

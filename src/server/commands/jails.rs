@@ -44,7 +44,9 @@ pub fn run(state: &mut State, name: &str, cmd: &[Value]) -> Outcome {
             if state.jails.contains_key(&jail) {
                 return Err(duplicate_jail(&jail));
             }
-            state.jails.insert(jail.clone(), Jail::new(&jail, &backend));
+            let mut new = Jail::new(&jail, &backend);
+            new.db = state.db.clone();
+            state.jails.insert(jail.clone(), new);
             log::info!(target: "fail2ban.jail", "Creating new jail '{jail}'");
             Ok(Value::Str(jail))
         }

@@ -77,33 +77,41 @@ pub fn run(state: &mut State, args: &[Value], multiple: bool) -> Outcome {
         "thread" => return Ok(Value::None),
         "dbfile" => {
             let value = arg(args, 1)?;
-            if value.eq_ignore_ascii_case("none") {
-                state.dbfile = None;
-                return Ok(Value::None);
+            if !state.jails.is_empty() {
+                return Err(exception(
+                    "Cannot change database when there are jails present",
+                ));
             }
-            log::warn!(target: "fail2ban.server",
-                "ferroban keeps no database yet ({value} is not opened): bans will not survive a restart");
-            state.dbfile = Some(value.clone());
-            return Ok(Value::Str(value));
+            state.db = None;
+            let db = crate::db::DbFile::parse(&value)
+                .open()
+                .map_err(|e| exception(e.to_string()))?;
+            let Some(db) = db else {
+                return Ok(Value::None);
+            };
+            if let Err(e) = db.del_all_jails() {
+                log::error!(target: "fail2ban.database", "{e}");
+            }
+            let name = db.filename().to_string();
+            state.db = Some(std::rc::Rc::new(std::cell::RefCell::new(db)));
+            state.last_purge = 0.0;
+            return Ok(Value::Str(name));
         }
         "dbmaxmatches" | "dbpurgeage" => {
-            if state.dbfile.is_none() {
+            let Some(db) = state.db.clone() else {
                 log::info!(target: "fail2ban.server", "{name} setting was not in effect since no db yet");
                 return Ok(Value::None);
-            }
-            let value = arg(args, 1)?;
-            let n = if name == "dbpurgeage" {
-                crate::duration::seconds(&value).map_err(|e| exception(e.to_string()))?
-            } else {
-                crate::config::reader::py_int(&value).ok_or_else(|| {
-                    exception(format!("invalid literal for int() with base 10: {value:?}"))
-                })?
             };
+            let value = arg(args, 1)?;
             if name == "dbpurgeage" {
-                state.dbpurgeage = n;
-            } else {
-                state.dbmaxmatches = n;
+                state.dbpurgeage =
+                    crate::duration::seconds(&value).map_err(|e| exception(e.to_string()))?;
+                return Ok(Value::Int(state.dbpurgeage));
             }
+            let n = crate::config::reader::py_int(&value).ok_or_else(|| {
+                exception(format!("invalid literal for int() with base 10: {value:?}"))
+            })?;
+            db.borrow_mut().set_max_matches(n.max(0) as usize);
             return Ok(Value::Int(n));
         }
         _ => {}
