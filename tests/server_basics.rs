@@ -199,7 +199,10 @@ fn a_stale_socket_needs_x() {
     let sock = dir.path.join("run/s.sock");
     std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    dir.write("conf/fail2ban.conf", "[Definition]\nloglevel = INFO\n");
+    dir.write(
+        "conf/fail2ban.conf",
+        "[Definition]\nloglevel = INFO\ndbfile = None\n",
+    );
     let conf = dir.path.join("conf");
     let conf = conf.to_str().unwrap().to_string();
     let refused = Command::new(env!("CARGO_BIN_EXE_fail2ban-server"))

@@ -194,7 +194,7 @@ impl FilterBuilder {
 
     /// The date detector the current datepattern gives (for reporting it).
     pub fn build_date_detector(&self) -> Result<DateDetector, FilterConfigError> {
-        self.date_detector(&DefaultTemplates::new(self.year_range()))
+        self.date_detector(&DefaultTemplates::shared(self.year_range()))
     }
 
     fn date_detector(
@@ -262,7 +262,7 @@ impl FilterBuilder {
                 error,
             })?;
         let years = self.year_range();
-        let defaults = DefaultTemplates::new(years);
+        let defaults = DefaultTemplates::shared(years);
         let dates = self.date_detector(&defaults)?;
         Ok(Filter::assemble(
             prefregex,

@@ -35,7 +35,9 @@ const DEFAULT_PATTERNS: &[&str] = &[
 ];
 
 /// The templates built from fail2ban's default patterns, plus their
-/// line-anchored twins (which come first and weigh 100).
+/// line-anchored twins (which come first and weigh 100). Cloning shares the
+/// compiled templates.
+#[derive(Clone)]
 pub struct DefaultTemplates {
     plain: Vec<Arc<DateTemplate>>,
     with_anchored: Vec<Arc<DateTemplate>>,
@@ -44,6 +46,21 @@ pub struct DefaultTemplates {
 }
 
 impl DefaultTemplates {
+    /// The templates for `years`, compiled once per process and shared by
+    /// every filter (compiling them costs megabytes and milliseconds, and a
+    /// server has one filter per jail).
+    pub fn shared(years: YearRange) -> DefaultTemplates {
+        static CACHE: std::sync::Mutex<Vec<(YearRange, DefaultTemplates)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = cache.iter().find(|(y, _)| *y == years) {
+            return t.clone();
+        }
+        let t = DefaultTemplates::new(years);
+        cache.push((years, t.clone()));
+        t
+    }
+
     pub fn new(years: YearRange) -> DefaultTemplates {
         let plain: Vec<Arc<DateTemplate>> = DEFAULT_PATTERNS
             .iter()
