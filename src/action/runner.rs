@@ -105,6 +105,42 @@ fn poll(child: &mut Child) -> Option<i32> {
     }
 }
 
+/// Waits for the child to exit until `deadline`. A pidfd (Linux 5.3+) wakes
+/// us the moment it exits; without one, a short back-off poll is used.
+fn wait_exit(child: &mut Child, deadline: Instant) -> Option<i32> {
+    // SAFETY: pidfd_open only reads the pid; the descriptor is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    if pidfd >= 0 {
+        let mut code = poll(child);
+        while code.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut fds = [libc::pollfd {
+                fd: pidfd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            code = poll(child);
+        }
+        // SAFETY: our own descriptor, closed once.
+        unsafe { libc::close(pidfd) };
+        return code;
+    }
+    let mut code = poll(child);
+    let mut pause = Duration::from_micros(500);
+    while code.is_none() && Instant::now() < deadline {
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(50));
+        code = poll(child);
+    }
+    code
+}
+
 fn killpg(pgid: i32, sig: i32) {
     // SAFETY: plain syscall; the group is the one the child leads (setsid).
     unsafe {
@@ -165,13 +201,7 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
     let out_rx = reader(child.stdout.take().expect("stdout is piped"));
     let err_rx = reader(child.stderr.take().expect("stderr is piped"));
 
-    let mut retcode = poll(&mut child);
-    let mut pause = Duration::from_micros(500);
-    while retcode.is_none() && Instant::now() < deadline {
-        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-        pause = (pause * 2).min(Duration::from_millis(50));
-        retcode = poll(&mut child);
-    }
+    let mut retcode = wait_exit(&mut child, deadline);
     let mut timed_out = false;
     if retcode.is_none() {
         timed_out = true;
