@@ -40,6 +40,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import re
 import tempfile
 import time
 
@@ -50,6 +51,7 @@ PY_CLIENT = "/usr/bin/fail2ban-client"
 CLONE_NEWNET = 0x40000000
 FAILREGEX = r"LOGIN FAILED, user=\S+, ip=\[<HOST>\]"
 
+STARTED = re.compile(r"INFO +Jail '[^']+' started$", re.M)
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -295,7 +297,7 @@ def bench_mass(tool, client, n, keep, timeout):
                     half = el
                 if count >= n or el > timeout:
                     break
-                time.sleep(0.05)
+                time.sleep(0.2)  # listing a long chain competes with the bans
             res["rules_time"] = el
             res["half_time"] = half
             res["rules"] = count
@@ -316,6 +318,28 @@ def bench_mass(tool, client, n, keep, timeout):
         t = time.perf_counter()
         s.stop()
         res["stop_time"] = time.perf_counter() - t
+
+
+def shell_floor(n):
+    """Seconds to run the stock actionban for n IPs one after the other, each
+    as `sh -c 'iptables -w -I f2b-bench 1 -s IP -j REJECT ...'` (what both
+    servers run per ban), in a fresh private namespace: the cost of the
+    commands alone."""
+    name = "fbench-floor-%d" % os.getpid()
+    subprocess.check_call(["ip", "netns", "add", name])
+    try:
+        with InNetns(name):
+            subprocess.check_call(["iptables", "-w", "-N", "f2b-bench"])
+            subprocess.check_call(["iptables", "-w", "-I", "INPUT", "-p", "tcp", "-m", "multiport",
+                                   "--dports", "143", "-j", "f2b-bench"])
+            t0 = time.perf_counter()
+            for k in range(1, n + 1):
+                ip = "10.%d.%d.%d" % (20 + k // 65536, (k // 256) % 256, k % 256)
+                subprocess.check_call(["sh", "-c", "iptables -w -I f2b-bench 1 -s %s -j REJECT "
+                                       "--reject-with icmp-port-unreachable" % ip])
+            return time.perf_counter() - t0
+    finally:
+        subprocess.call(["ip", "netns", "del", name])
 
 
 def startup_jails(n, backend):
@@ -353,7 +377,7 @@ def bench_startup(tool, client, n, backend, keep, timeout=60):
         while time.perf_counter() - t0 < timeout:
             try:
                 with open(s.log, errors="replace") as f:
-                    got = f.read().count("' started")
+                    got = len(STARTED.findall(f.read()))
             except OSError:
                 got = 0
             if got >= want:
@@ -431,6 +455,9 @@ def main():
                     name, r["half_time"] or float("nan"), r["rules_time"], r["status_time"], r["banned"],
                     r["rss"] / 1024.0, r["stop_time"]), flush=True)
             print("all-rules ratio (Python / ferroban): %.1fx" % (got["python"]["rules_time"] / got["ours"]["rules_time"]))
+            fl = shell_floor(a.mass)
+            print("floor: the %d actionban commands alone, run one after the other through sh in a fresh "
+                  "namespace: %.2f s (%.1f ms each)" % (a.mass, fl, fl / a.mass * 1e3), flush=True)
         if "startup" in only:
             print("\n## Start-to-ready and RSS, jails on separate empty logs, no action (median of %d)" % a.repeat)
             print("| jails | tool | backend | ready s (median) | min | client returned s | VmRSS MiB (median) | note |")
