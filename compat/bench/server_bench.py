@@ -15,7 +15,9 @@ private socket/pidfile/logtarget in a temp directory):
   startup  start-to-ready (from `fail2ban-client start` until the last
            `Jail 'NAME' started` line is in the server's log) and the
            server's VmRSS 1 s after ready, for --jails counts of jails
-           reading separate empty logs with no action.
+           reading separate empty logs with no action; on the first
+           repeat also VmRSS 2 s after one non-matching line was appended
+           to every log (each jail has then read something).
 
 Every server that bans runs inside a private network namespace this script
 creates (`ip netns add`, the client started through `nsenter --net=`), and
@@ -27,7 +29,7 @@ started are ended, by PID.
 Must run as root. Not a test: it times, it does not judge.
 
 Usage: compat/bench/server_bench.py [--only latency,mass,startup]
-       [--ips 30] [--mass 2000] [--jails 1,50,200] [--repeat 5]
+       [--ips 30] [--mass 2000] [--mass-repeat 3] [--jails 1,50,200] [--repeat 5]
        [--ours DIR-with-fail2ban-client] [--keep]
 (builds ferroban with `cargo build --release` unless --ours is given).
 """
@@ -356,8 +358,9 @@ def startup_jails(n, backend):
     return jl
 
 
-def bench_startup(tool, client, n, backend, keep, timeout=60):
-    """Returns (ready s, client-return s, VmRSS KiB, problem or None)."""
+def bench_startup(tool, client, n, backend, keep, feed=False, timeout=60):
+    """Returns (ready s, client-return s, VmRSS KiB, problem or None, VmRSS
+    KiB 2 s after one non-matching line was appended to every log, if feed)."""
     s = Server(tool, client, startup_jails(n, backend), "start%d" % n, keep=keep)
     try:
         t0 = time.perf_counter()
@@ -369,7 +372,7 @@ def bench_startup(tool, client, n, backend, keep, timeout=60):
         except (OSError, ValueError):
             pass
         if r.returncode != 0:
-            return None, t_client, None, "client start exited %d: %s" % (
+            return None, t_client, None, None, "client start exited %d: %s" % (
                 r.returncode, (r.stdout + r.stderr).strip().splitlines()[-1:] or "")
         want = n
         ready = None
@@ -390,10 +393,18 @@ def bench_startup(tool, client, n, backend, keep, timeout=60):
             time.sleep(0.001)
         if ready is None:
             errs = [l for l in s.log_tail(400).splitlines() if "ERROR" in l]
-            return None, t_client, None, "only %d of %d jails started; first error: %s" % (
+            return None, t_client, None, None, "only %d of %d jails started; first error: %s" % (
                 got, n, errs[0].split(": ", 1)[-1] if errs else "none logged")
         time.sleep(1.0)
-        return ready, t_client, s.rss_kib(), None
+        rss = s.rss_kib()
+        fed = None
+        if feed:
+            for k in range(1, n + 1):
+                with open(os.path.join(s.dir, "logs", "j%d.log" % k), "a") as f:
+                    f.write("%s mail imapd: connection from 192.0.2.1\n" % now_str())
+            time.sleep(2.0)
+            fed = s.rss_kib()
+        return ready, t_client, rss, fed, None
     finally:
         s.stop()
 
@@ -403,6 +414,7 @@ def main():
     p.add_argument("--only", default="latency,mass,startup")
     p.add_argument("--ips", type=int, default=30)
     p.add_argument("--mass", type=int, default=2000)
+    p.add_argument("--mass-repeat", type=int, default=3)
     p.add_argument("--mass-timeout", type=float, default=600)
     p.add_argument("--jails", default="1,50,200")
     p.add_argument("--repeat", type=int, default=5)
@@ -444,46 +456,51 @@ def main():
                 pct(got["python"]["lat"], .5) / pct(got["ours"]["lat"], .5),
                 pct(got["python"]["lat"], .9) / pct(got["ours"]["lat"], .9)))
         if "mass" in only:
-            print("\n## Mass ban: %d IPs x 3 lines appended at once" % a.mass)
-            print("| tool | half the rules s | all %d rules s | status says %d s | Currently banned | RSS after MiB | stop s |" % (a.mass, a.mass))
-            print("|---|---|---|---|---|---|---|")
-            got = {}
-            for name, key, client in tools:
-                r = bench_mass(key, client, a.mass, a.keep, a.mass_timeout)
-                got[key] = r
-                print("| %s | %.2f | %.2f | %.2f | %s | %.1f | %.2f |" % (
-                    name, r["half_time"] or float("nan"), r["rules_time"], r["status_time"], r["banned"],
-                    r["rss"] / 1024.0, r["stop_time"]), flush=True)
-            print("all-rules ratio (Python / ferroban): %.1fx" % (got["python"]["rules_time"] / got["ours"]["rules_time"]))
-            fl = shell_floor(a.mass)
-            print("floor: the %d actionban commands alone, run one after the other through sh in a fresh "
-                  "namespace: %.2f s (%.1f ms each)" % (a.mass, fl, fl / a.mass * 1e3), flush=True)
+            print("\n## Mass ban: %d IPs x 3 lines appended at once (%d rounds, tools alternating)" % (a.mass, a.mass_repeat))
+            print("| round | tool | half the rules s | all %d rules s | status says %d s | Currently banned | RSS after MiB | stop s |" % (a.mass, a.mass))
+            print("|---|---|---|---|---|---|---|---|")
+            got = {"python": [], "ours": [], "floor": []}
+            for rnd in range(1, a.mass_repeat + 1):
+                for name, key, client in tools:
+                    r = bench_mass(key, client, a.mass, a.keep, a.mass_timeout)
+                    got[key].append(r["rules_time"])
+                    print("| %d | %s | %.2f | %.2f | %.2f | %s | %.1f | %.2f |" % (
+                        rnd, name, r["half_time"] or float("nan"), r["rules_time"], r["status_time"], r["banned"],
+                        r["rss"] / 1024.0, r["stop_time"]), flush=True)
+                fl = shell_floor(a.mass)
+                got["floor"].append(fl)
+                print("| %d | floor: the %d actionban commands alone, one after the other through sh | | %.2f | | | | |"
+                      % (rnd, a.mass, fl), flush=True)
+            py, us, fl = (statistics.median(got[k]) for k in ("python", "ours", "floor"))
+            print("median all-rules time: fail2ban 1.0.2 %.2f s, ferroban %.2f s, ratio (Python / ferroban) %.2fx; "
+                  "commands alone %.2f s (%.1f ms per ban)" % (py, us, py / us, fl, fl / a.mass * 1e3))
         if "startup" in only:
             print("\n## Start-to-ready and RSS, jails on separate empty logs, no action (median of %d)" % a.repeat)
-            print("| jails | tool | backend | ready s (median) | min | client returned s | VmRSS MiB (median) | note |")
-            print("|---|---|---|---|---|---|---|---|")
+            print("| jails | tool | backend | ready s (median) | min | client returned s | VmRSS MiB (median) | VmRSS MiB after 1 line per log | note |")
+            print("|---|---|---|---|---|---|---|---|---|")
             for n in [int(x) for x in a.jails.split(",")]:
                 row = {}
                 for name, key, client in tools:
                     backends = ["auto"]
                     for backend in backends:
-                        readies, clients, rsss, problem = [], [], [], None
-                        for _ in range(a.repeat):
-                            ready, tc, rss, problem = bench_startup(key, client, n, backend, a.keep)
+                        readies, clients, rsss, problem, fed = [], [], [], None, None
+                        for i in range(a.repeat):
+                            ready, tc, rss, fed_i, problem = bench_startup(key, client, n, backend, a.keep, feed=(i == 0))
                             if problem:
                                 break
                             readies.append(ready); clients.append(tc); rsss.append(rss)
+                            fed = fed if fed_i is None else fed_i
                         if problem:
-                            print("| %d | %s | %s | - | - | %.2f | - | FAILED: %s |" % (n, name, backend, tc, problem), flush=True)
+                            print("| %d | %s | %s | - | - | %.2f | - | - | FAILED: %s |" % (n, name, backend, tc, problem), flush=True)
                             if backend == "auto" and key == "python":
                                 backends.append("polling")
                             continue
                         row[key] = (statistics.median(readies), statistics.median(rsss))
-                        print("| %d | %s | %s | %.3f | %.3f | %.3f | %.1f | |" % (
+                        print("| %d | %s | %s | %.3f | %.3f | %.3f | %.1f | %.1f | |" % (
                             n, name, backend, statistics.median(readies), min(readies),
-                            statistics.median(clients), statistics.median(rsss) / 1024.0), flush=True)
+                            statistics.median(clients), statistics.median(rsss) / 1024.0, fed / 1024.0), flush=True)
                 if "python" in row and "ours" in row:
-                    print("| %d | ratio Python/ferroban | | %.1fx | | | %.1fx | |" % (
+                    print("| %d | ratio Python/ferroban | | %.1fx | | | %.1fx | | |" % (
                         n, row["python"][0] / row["ours"][0], row["python"][1] / row["ours"][1]), flush=True)
     finally:
         after = host_firewall()
