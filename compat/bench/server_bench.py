@@ -16,8 +16,9 @@ private socket/pidfile/logtarget in a temp directory):
            `Jail 'NAME' started` line is in the server's log) and the
            server's VmRSS 1 s after ready, for --jails counts of jails
            reading separate empty logs with no action; on the first
-           repeat also VmRSS 2 s after one non-matching line was appended
-           to every log (each jail has then read something).
+           repeat also VmRSS once it settles (unchanged for 1.5 s) after
+           one non-matching line was appended to every log (each jail has
+           then read something).
 
 Every server that bans runs inside a private network namespace this script
 creates (`ip netns add`, the client started through `nsenter --net=`), and
@@ -359,8 +360,9 @@ def startup_jails(n, backend):
 
 
 def bench_startup(tool, client, n, backend, keep, feed=False, timeout=60):
-    """Returns (ready s, client-return s, VmRSS KiB, problem or None, VmRSS
-    KiB 2 s after one non-matching line was appended to every log, if feed)."""
+    """Returns (ready s, client-return s, VmRSS KiB, VmRSS KiB once settled
+    after one non-matching line was appended to every log if feed, problem
+    or None)."""
     s = Server(tool, client, startup_jails(n, backend), "start%d" % n, keep=keep)
     try:
         t0 = time.perf_counter()
@@ -402,8 +404,13 @@ def bench_startup(tool, client, n, backend, keep, feed=False, timeout=60):
             for k in range(1, n + 1):
                 with open(os.path.join(s.dir, "logs", "j%d.log" % k), "a") as f:
                     f.write("%s mail imapd: connection from 192.0.2.1\n" % now_str())
-            time.sleep(2.0)
-            fed = s.rss_kib()
+            # Wait until VmRSS has not changed for 1.5 s (at most 60 s).
+            fed, same, t_fed = s.rss_kib(), 0, time.time()
+            while same < 3 and time.time() - t_fed < 60:
+                time.sleep(0.5)
+                now = s.rss_kib()
+                same = same + 1 if now == fed else 0
+                fed = now
         return ready, t_client, rss, fed, None
     finally:
         s.stop()
