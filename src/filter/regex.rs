@@ -50,8 +50,9 @@ impl std::error::Error for RegexError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchAbandoned;
 
-/// A compiled filter regex.
-#[derive(Debug)]
+/// A compiled filter regex. Clones share the compiled program and its
+/// search caches.
+#[derive(Debug, Clone)]
 pub struct FilterRegex {
     /// The regex after tag expansion, in Python syntax (what fail2ban shows).
     pub expanded: String,
@@ -163,8 +164,32 @@ fn globals_to_local_flags(regex: &str) -> String {
 }
 
 impl FilterRegex {
-    /// Expands tags and compiles `regex`; `multiline` when the filter buffers lines.
+    /// Expands tags and compiles `regex`; `multiline` when the filter buffers
+    /// lines. A regex compiled before in this process (the same filter in
+    /// several jails, or a jail's filter rebuilt) is shared, not compiled again.
     pub fn new(regex: &str, use_dns: &str, multiline: bool) -> Result<FilterRegex, RegexError> {
+        type Key = (String, String, bool);
+        static CACHE: std::sync::Mutex<Option<std::collections::HashMap<Key, FilterRegex>>> =
+            std::sync::Mutex::new(None);
+        let key = (regex.to_string(), use_dns.to_string(), multiline);
+        if let Some(r) = CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default)
+            .get(&key)
+        {
+            return Ok(r.clone());
+        }
+        let compiled = Self::compile(regex, use_dns, multiline)?;
+        CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default)
+            .insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn compile(regex: &str, use_dns: &str, multiline: bool) -> Result<FilterRegex, RegexError> {
         let expanded = tags::expand_tags(regex, use_dns);
         if expanded.trim_start().is_empty() {
             return Err(RegexError::Empty);
