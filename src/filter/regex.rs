@@ -294,7 +294,7 @@ impl FilterRegex {
 /// One pass over a text that tells which of several regexes can match it:
 /// the regexes that need no backtracking engine run together as a
 /// `regex::RegexSet` (one automaton), the others are always candidates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CandidateSet {
     set: Option<regex::RegexSet>,
     /// For each regex: its index in the set, or `None` if it is not in it.
@@ -302,7 +302,31 @@ pub struct CandidateSet {
 }
 
 impl CandidateSet {
+    /// The set for `regexes`, built once per process for the same patterns
+    /// (jails sharing a filter share it, with its search caches).
     pub fn new(regexes: &[FilterRegex]) -> CandidateSet {
+        static CACHE: std::sync::Mutex<
+            Option<std::collections::HashMap<Vec<String>, CandidateSet>>,
+        > = std::sync::Mutex::new(None);
+        let key: Vec<String> = regexes.iter().map(|r| r.translated.clone()).collect();
+        if let Some(c) = CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default)
+            .get(&key)
+        {
+            return c.clone();
+        }
+        let built = Self::build(regexes);
+        CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default)
+            .insert(key, built.clone());
+        built
+    }
+
+    fn build(regexes: &[FilterRegex]) -> CandidateSet {
         let mut patterns = Vec::new();
         let mut slot = Vec::with_capacity(regexes.len());
         for r in regexes {
