@@ -183,6 +183,8 @@ mod tests {
         })
         .unwrap();
         std::fs::remove_file(&p).unwrap();
+        // Best effort: another test of this process may still use the directory.
+        let _ = std::fs::remove_dir(&dir);
         out
     }
 
