@@ -12,26 +12,13 @@ use super::reader::{get_options, opt, OptSpec, OptType, OptionsError, Session, F
 use super::tags::py_str;
 use crate::stream::{str_repr, Value};
 
-/// Options read before the filter (to learn `enabled`, `backend`, `filter`).
+/// Options read before the filter (to learn `enabled`, `backend`, `filter`):
+/// the same entries as in the full template, read first.
 fn first_template() -> Vec<OptSpec> {
-    use OptType::*;
-    vec![
-        OptSpec {
-            ty: Bool,
-            name: "enabled",
-            default: Some(Value::Bool(false)),
-        },
-        OptSpec {
-            ty: Str,
-            name: "backend",
-            default: Some(Value::str("auto")),
-        },
-        OptSpec {
-            ty: Str,
-            name: "filter",
-            default: Some(Value::str("")),
-        },
-    ]
+    jail_template()
+        .into_iter()
+        .filter(|s| matches!(s.name, "enabled" | "backend" | "filter"))
+        .collect()
 }
 
 /// Every jail option fail2ban 1.0.2 reads, in its order.

@@ -55,6 +55,13 @@ impl Watching {
             .map(|(i, _)| JailId(*i))
     }
 
+    /// The lines ready now: inotify events' files and the files due for polling.
+    fn read_available(&mut self) -> Vec<Lines> {
+        let mut batch = self.watcher.process_events();
+        batch.extend(self.watcher.poll_due(std::time::Instant::now()));
+        batch
+    }
+
     /// Stops following a jail's files (or its journal).
     pub fn remove(&mut self, jail: &str) {
         self.journals.retain(|j| j.jail != jail);
@@ -129,8 +136,7 @@ pub fn start_jail(state: &mut State, jail: &str) {
         let Some(w) = state.watching.as_mut() else {
             return;
         };
-        let mut batch = w.watcher.process_events();
-        batch.extend(w.watcher.poll_due(std::time::Instant::now()));
+        let batch = w.read_available();
         let more = w.watcher.has_backlog();
         deliver(state, batch, false);
         if !more {
@@ -280,8 +286,7 @@ pub fn pump(state: &mut State) {
     let Some(w) = state.watching.as_mut() else {
         return;
     };
-    let mut batch = w.watcher.process_events();
-    batch.extend(w.watcher.poll_due(std::time::Instant::now()));
+    let batch = w.read_available();
     deliver(state, batch, true);
     pump_journals(state);
 }
