@@ -302,13 +302,20 @@ fn wait_time(args: &Args) -> Duration {
 fn wait_on_server(socket: &str, alive: bool, args: &Args) -> bool {
     let deadline = std::time::Instant::now() + wait_time(args);
     loop {
-        let up = std::path::Path::new(socket).exists()
-            && send(
-                socket,
-                &["ping".to_string()],
-                Some(Duration::from_millis(200)),
-                false,
-            ) == Some(true);
+        let up = if alive {
+            std::path::Path::new(socket).exists()
+                && send(
+                    socket,
+                    &["ping".to_string()],
+                    Some(Duration::from_millis(200)),
+                    false,
+                ) == Some(true)
+        } else {
+            // Gone means nobody listens any more, not merely slow to answer:
+            // a stopping server still holds its socket for a moment, and a
+            // `start` right after would find it there.
+            std::os::unix::net::UnixStream::connect(socket).is_ok()
+        };
         if up == alive {
             return true;
         }

@@ -92,8 +92,10 @@ pub fn run(opts: ServerOptions) -> i32 {
     }
     let result = event_loop::run(&mut state, &listener);
     log::info!(target: "fail2ban.server", "Shutdown in progress...");
-    drop(listener);
+    // The file goes first: a client that can still connect knows the server
+    // is not gone yet, and once it cannot, no socket file is left behind.
     let _ = std::fs::remove_file(&opts.socket);
+    drop(listener);
     if let Err(e) = std::fs::remove_file(&opts.pidfile) {
         log::error!(target: "fail2ban.server", "Unable to remove PID file: {e}");
     }
