@@ -357,12 +357,8 @@ impl Jail {
         let fid = ticket.fid.clone();
         match self.bans.add(ticket, now) {
             Added::New => {
-                let prefix = if restored { "Restore " } else { "" };
-                notice(
-                    "fail2ban.actions",
-                    &format!("[{}] {prefix}Ban {ip}", self.name),
-                );
-                // Stored before the actions run, so a crash cannot lose a logged ban.
+                // Stored before it is logged and before the actions run: a
+                // crash at any point cannot lose a ban the log reports.
                 if let (Some(db), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
                     let record =
                         crate::db::BanRecord::from_ticket(&self.name, t, self.bans.ban_time());
@@ -370,6 +366,11 @@ impl Jail {
                         log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {ip}: {e}", self.name);
                     }
                 }
+                let prefix = if restored { "Restore " } else { "" };
+                notice(
+                    "fail2ban.actions",
+                    &format!("[{}] {prefix}Ban {ip}", self.name),
+                );
                 let info = self.ban_info(&ip);
                 for a in self.actions.iter_mut() {
                     if restored && a.norestored() {
