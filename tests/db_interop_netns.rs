@@ -106,6 +106,24 @@ fn start(conf: &Scratch, tool: Tool, ns: &NetNs) {
     ok(conf, tool, "start", o);
 }
 
+/// Kills the server a failed test left running (by its pidfile's PID).
+struct KillOnPanic<'a>(&'a Scratch);
+
+impl Drop for KillOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let pid = std::fs::read_to_string(self.0.path.join("s.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            // SAFETY: kill has no memory preconditions; the PID is the server this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn stop(conf: &Scratch, tool: Tool) {
     let o = client(conf, tool, &["stop"]);
     ok(conf, tool, "stop", o);
@@ -170,6 +188,7 @@ fn hand_over(name: &str, writer: Tool, reader: Tool) {
     require_root_and(&["unshare", "nsenter", "iptables"]);
     let host_before = host_rules();
     let conf = tree(name);
+    let _cleanup = KillOnPanic(&conf);
 
     let first = NetNs::new();
     start(&conf, writer, &first);
@@ -225,7 +244,11 @@ fn hand_over(name: &str, writer: Tool, reader: Tool) {
             .unwrap_or_default();
         let mut want = ips.to_vec();
         want.sort();
-        assert_eq!(listed, want.join(" "), "{reader:?} status {jail}:\n{status}");
+        assert_eq!(
+            listed,
+            want.join(" "),
+            "{reader:?} status {jail}:\n{status}"
+        );
     }
     let banned = ok(&conf, reader, "banned", client(&conf, reader, &["banned"]));
     for (jail, _, ips) in BANS {

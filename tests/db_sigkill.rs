@@ -179,8 +179,10 @@ fn check_database(db: &Path, conf: &Scratch, seed: u64) {
 /// Starts a server (`start -x`: the killed one left its socket behind) and
 /// returns the client still running, and the new server's PID once its
 /// pidfile names it.
+// The caller waits for the client it gets back.
+#[allow(clippy::zombie_processes)]
 fn spawn_server(conf: &Scratch, previous: Option<i32>) -> (std::process::Child, i32) {
-    let client = our_client()
+    let mut client = our_client()
         .args(["-x", "-c", conf.str(), "start"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -191,12 +193,26 @@ fn spawn_server(conf: &Scratch, previous: Option<i32>) -> (std::process::Child, 
         if let Some(pid) = pid_in(conf).filter(|p| Some(*p) != previous && alive(*p)) {
             return (client, pid);
         }
-        assert!(
-            Instant::now() < deadline,
-            "no server started:\n{}",
-            conf.server_log()
-        );
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            let _ = client.wait();
+            panic!("no server started:\n{}", conf.server_log());
+        }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Kills the server still running when the test fails.
+struct KillOnDrop<'a>(&'a Scratch);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = pid_in(self.0).filter(|p| alive(*p)) {
+            if std::thread::panicking() {
+                // SAFETY: kill has no memory preconditions; the PID is our server's.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
     }
 }
 
@@ -256,6 +272,7 @@ fn bans_survive_sigkill_at_random_moments() {
         ),
     );
 
+    let _cleanup = KillOnDrop(&conf);
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
         let (log, stop) = (log.clone(), stop.clone());
@@ -273,6 +290,8 @@ fn bans_survive_sigkill_at_random_moments() {
         if cycle % 5 == 4 {
             std::thread::sleep(Duration::from_millis(rng.below(30)));
             kill_and_wait(pid);
+            // Its client would wait out its timeout for the dead server.
+            let _ = client.kill();
             let _ = client.wait();
             continue;
         }

@@ -25,11 +25,17 @@ Servers using iptables run in a network namespace this script creates
 list ruleset are compared before and after. Only processes this script
 started are ended, by PID.
 
+Unless --no-floor, each action's COUNT actionban commands are also timed
+alone, one after the other through `sh -c` (for iptables in a fresh
+namespace, as server_bench.shell_floor): what any server running them one
+by one cannot go below.
+
 Must run as root. Not a test: it times, it does not judge.
 
 Usage: compat/bench/restore_bench.py [--counts 20000,2000]
-       [--actions dummy,iptables] [--tools python,ours] [--cap 600]
-       [--ours DIR-with-fail2ban-client] [--keep]
+       [--actions dummy,iptables] [--tools ours,python] [--cap 600]
+       [--ours DIR-with-fail2ban-client] [--keep] [--no-floor]
+(`--tools ""` times the floors only.)
 """
 
 import argparse
@@ -198,6 +204,17 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
         s.stop()
 
 
+def dummy_floor(n, work):
+    """Seconds to run the dummy action's actionban for n IPs one after the
+    other through sh, output captured, as a server runs it: the commands alone."""
+    target = os.path.join(work, "floor-dummy.txt")
+    t0 = time.perf_counter()
+    for ip in ips(n):
+        subprocess.run(["sh", "-c", 'printf %%b "+%s\\n" >> %s\necho "[bench] dummy %s -- banned %s (family: inet4)"'
+                        % (ip, target, target, ip)], capture_output=True, check=True)
+    return time.perf_counter() - t0
+
+
 def fmt(res, key, cap):
     if res.get("capped") and (key != "log_s" or res["restored"] < res["n"]):
         return "> %.0f" % cap
@@ -212,6 +229,8 @@ def main():
     p.add_argument("--cap", type=float, default=600, help="seconds before a server is given up on")
     p.add_argument("--ours", help="directory holding ferroban's fail2ban-client and fail2ban-server")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip timing the actionban commands alone (sb.shell_floor for iptables)")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (network namespaces, iptables)")
@@ -240,7 +259,7 @@ def main():
             make_db(db, n)
             for action in a.actions.split(","):
                 got = {}
-                for key in a.tools.split(","):
+                for key in filter(None, a.tools.split(",")):
                     name, client = tools[key]
                     r = run_one(key, client, action, n, db, a.cap, a.keep)
                     r["n"] = n
@@ -249,6 +268,10 @@ def main():
                         n, action, name, fmt(r, "log_s", a.cap), fmt(r, "status_s", a.cap),
                         fmt(r, "effect_s", a.cap), r.get("banned"), r.get("effect"),
                         " (capped: %d restored)" % r["restored"] if r["capped"] else ""), flush=True)
+                if not a.no_floor:
+                    fl = sb.shell_floor(n) if action == "iptables" else dummy_floor(n, work)
+                    print("| %d | %s | floor: the %d actionban commands alone, one after the other through sh | | | "
+                          "%.2f | %.2f ms per ban |" % (n, action, n, fl, fl / n * 1e3), flush=True)
                 if "python" in got and "ours" in got:
                     py, us = got["python"], got["ours"]
                     bound = ">= " if py["capped"] else ""
