@@ -139,8 +139,13 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
             argv = ["nsenter", "--net=/run/netns/" + s.netns] + argv
         t0 = time.perf_counter()
         # The client may wait for the jail's start; the clock runs regardless.
-        starter = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        starter = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         left = lambda: cap - (time.perf_counter() - t0)
+
+        def client_done():
+            if "client_s" not in res and starter.poll() is not None:
+                res["client_s"] = time.perf_counter() - t0
+                res["client_rc"] = starter.returncode
         # 1. The log holds n "Restore Ban" lines (cheap to poll).
         restored = 0
         while left() > 0:
@@ -150,6 +155,7 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
                         s.pid = int(f.read().strip())
                 except ValueError:
                     pass
+            client_done()
             restored = count_in_file(s.log, b"Restore Ban ")
             if restored >= n:
                 break
@@ -158,6 +164,7 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
         # 2. `status bench` says n.
         banned = None
         while left() > 0:
+            client_done()
             banned = status_banned(s, left())
             if banned is not None and banned >= n:
                 break
@@ -167,6 +174,7 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
         # 3. The action's effect is complete.
         done = 0
         while left() > 0:
+            client_done()
             if netns:
                 with sb.InNetns(s.netns):
                     done = chain_count()
@@ -176,6 +184,9 @@ def run_one(tool, client, action, n, dbsrc, cap, keep):
                 break
             time.sleep(0.5)
         res["effect_s"] = time.perf_counter() - t0
+        while left() > 0 and "client_s" not in res:
+            client_done()
+            time.sleep(0.05)
         res["effect"] = done
         res["restored"] = restored
         if left() <= 0:
@@ -251,8 +262,8 @@ def main():
     print("# restore_bench.py, %s, %d CPUs, %s, cap %.0f s" % (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), os.uname().release, a.cap))
     print("| bans | action | tool | Restore Ban lines logged s | status says all s | action done s | "
-          "banned / effect |")
-    print("|---|---|---|---|---|---|---|")
+          "banned / effect | client start returned s (exit) |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for n in [int(x) for x in a.counts.split(",")]:
             db = os.path.join(work, "bans-%d.sqlite3" % n)
@@ -264,18 +275,19 @@ def main():
                     r = run_one(key, client, action, n, db, a.cap, a.keep)
                     r["n"] = n
                     got[key] = r
-                    print("| %d | %s | %s | %s | %s | %s | %s / %s%s |" % (
+                    print("| %d | %s | %s | %s | %s | %s | %s / %s%s | %s |" % (
                         n, action, name, fmt(r, "log_s", a.cap), fmt(r, "status_s", a.cap),
                         fmt(r, "effect_s", a.cap), r.get("banned"), r.get("effect"),
-                        " (capped: %d restored)" % r["restored"] if r["capped"] else ""), flush=True)
+                        " (capped: %d restored)" % r["restored"] if r["capped"] else "",
+                        "%.2f (%d)" % (r["client_s"], r["client_rc"]) if "client_s" in r else "-"), flush=True)
                 if not a.no_floor:
                     fl = sb.shell_floor(n) if action == "iptables" else dummy_floor(n, work)
                     print("| %d | %s | floor: the %d actionban commands alone, one after the other through sh | | | "
-                          "%.2f | %.2f ms per ban |" % (n, action, n, fl, fl / n * 1e3), flush=True)
+                          "%.2f | %.2f ms per ban | |" % (n, action, n, fl, fl / n * 1e3), flush=True)
                 if "python" in got and "ours" in got:
                     py, us = got["python"], got["ours"]
                     bound = ">= " if py["capped"] else ""
-                    print("| %d | %s | ratio Python/ferroban | | %s%.1fx | %s%.1fx | |" % (
+                    print("| %d | %s | ratio Python/ferroban | | %s%.1fx | %s%.1fx | | |" % (
                         n, action, bound, py["status_s"] / us["status_s"], bound,
                         py["effect_s"] / us["effect_s"]), flush=True)
     finally:
