@@ -195,14 +195,15 @@ fn migrate_carries_the_bans_of_a_python_setup_over() {
         stdout(&start),
         stderr(&start)
     );
+    let mut ours = StopOnDrop::new(env!("CARGO_BIN_EXE_fail2ban-client"), &p);
     let pid: u32 = std::fs::read_to_string(tree.path.join("s.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
+    // Keeps the namespace for the check after `stop`.
     let holder = Holder::join_net(pid);
     let rules = || firewall_in(holder.pid(), "iptables", &["-S"]);
-    let mut ours = StopOnDrop::new(env!("CARGO_BIN_EXE_fail2ban-client"), &p);
     wait_for("both bans restored in the firewall", || {
         let r = rules();
         banned.iter().all(|ip| r.contains(&rule(ip)))
