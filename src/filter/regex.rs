@@ -4,7 +4,7 @@
 //! (fail2ban's `Regex`/`FailRegex` classes).
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use fancy_regex::{Captures, Regex as Compiled, RegexBuilder};
 
@@ -51,12 +51,13 @@ impl std::error::Error for RegexError {}
 pub struct SearchAbandoned;
 
 /// A compiled filter regex. Clones share the compiled program and its
-/// search caches.
+/// search caches: a regex crate `Regex` clone would get caches of its own,
+/// hundreds of KiB per jail once searched, so the programs sit behind `Arc`.
 #[derive(Debug, Clone)]
 pub struct FilterRegex {
     /// The regex after tag expansion, in Python syntax (what fail2ban shows).
     pub expanded: String,
-    compiled: Compiled,
+    compiled: Arc<Compiled>,
     group_names: Vec<String>,
     /// `alt_*` groups and the field each one fills in when that is empty.
     alternates: Vec<(String, String)>,
@@ -65,7 +66,7 @@ pub struct FilterRegex {
     translated: String,
     /// Text every match must contain, as a literal search (memchr-based in
     /// the regex crate): lines without it are skipped unsearched.
-    required: Option<Compiled>,
+    required: Option<Arc<Compiled>>,
 }
 
 /// A literal run of at least this many characters is worth a prefilter.
@@ -232,11 +233,12 @@ impl FilterRegex {
             .filter(|n| n.starts_with("skiplines"))
             .count();
         let required = required_literal(&expanded)
-            .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok());
+            .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok())
+            .map(Arc::new);
         Ok(FilterRegex {
             expanded,
             translated,
-            compiled,
+            compiled: Arc::new(compiled),
             group_names,
             alternates,
             skiplines_groups,
@@ -296,7 +298,7 @@ impl FilterRegex {
 /// `regex::RegexSet` (one automaton), the others are always candidates.
 #[derive(Debug, Clone)]
 pub struct CandidateSet {
-    set: Option<regex::RegexSet>,
+    set: Option<Arc<regex::RegexSet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
 }
@@ -344,6 +346,7 @@ impl CandidateSet {
                     .dfa_size_limit(4 << 20)
                     .build()
                     .ok()
+                    .map(Arc::new)
             })
             .flatten();
         if set.is_none() {
