@@ -220,7 +220,7 @@ impl Jail {
                 .iter()
                 .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
                 .collect();
-            self.failures.add_failure(
+            let retry = self.failures.add_failure(
                 Failure {
                     fid: id.clone(),
                     ip,
@@ -231,8 +231,12 @@ impl Jail {
                 },
                 1,
             );
-            while let Some(ticket) = self.failures.to_ban(None) {
-                self.ban(BanTicket::from_failures(ticket), now);
+            // As fail2ban's processLineAndAdd: only this id can have become
+            // due, so only its ticket is taken (no scan of every failing id).
+            if retry >= self.failures.max_retry {
+                if let Some(ticket) = self.failures.to_ban(Some(&id)) {
+                    self.ban(BanTicket::from_failures(ticket), now);
+                }
             }
         }
     }
