@@ -200,7 +200,11 @@ fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
     fail("2001:db8::1");
     wait_for("both bans in the firewall", || {
         let r = rules();
-        expect.banned.iter().chain(expect.started).all(|s| r.contains(s))
+        expect
+            .banned
+            .iter()
+            .chain(expect.started)
+            .all(|s| r.contains(s))
     });
     let r = rules();
     assert!(

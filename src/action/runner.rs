@@ -1,7 +1,12 @@
 //! Running one action command the way fail2ban's `Utils.executeCmd` does:
 //! `/bin/sh -c SCRIPT [VALUES…]` in a new session (so a timeout can kill the
-//! whole process group), stdout and stderr captured, one command at a time
-//! across the process, and fail2ban's log lines for failures.
+//! whole process group), stdout and stderr captured, and fail2ban's log
+//! lines for failures.
+//!
+//! fail2ban runs one command at a time across the process (`_cmd_lock`);
+//! here the caller decides: the ban engine runs the ban commands of one
+//! batch of bans a few at a time ([`super::Action::ban_many`]), everything
+//! else one after the other.
 //!
 //! Unlike Python, output is drained while the command runs (a chatty command
 //! cannot block on a full pipe), and a background child that keeps the pipes
@@ -14,7 +19,6 @@ use crate::stream::{str_repr, Value};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The logger fail2ban uses for command execution.
@@ -22,9 +26,6 @@ const TARGET: &str = "fail2ban.utils";
 
 /// Captured output is kept up to this size per stream.
 const MAX_CAPTURE: usize = 1 << 20;
-
-/// fail2ban runs one command at a time (`_cmd_lock`).
-static CMD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Stands in for Python's `id(realCmd)` in log lines: a number that ties
 /// the lines of one execution together.
@@ -327,7 +328,6 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
             ..Outcome::default()
         };
     }
-    let _guard = CMD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let secs = as_f64(timeout).max(0.0);
     let deadline = Instant::now() + Duration::from_secs_f64(secs.min(1e9));
     let mut logged_cmd = false;

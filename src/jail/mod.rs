@@ -58,7 +58,16 @@ pub struct Jail {
     pub lines_matched: u64,
     /// The server's database, where bans are stored before their actions run.
     pub db: Option<SharedDb>,
+    /// During a batch of log lines: the bans whose actions wait for its end
+    /// (with whether they were restored).
+    pending: Option<Vec<(BanInfo, bool)>>,
 }
+
+/// How many ban commands of one batch run at the same time. Thousands of
+/// addresses failing together are banned several times faster (shell and
+/// firewall tool start-ups overlap; iptables and nft serialise their own
+/// changes), while a single ban runs alone, as before.
+pub const BAN_WORKERS: usize = 4;
 
 /// The database as the jails share it (one thread: the event loop's).
 pub type SharedDb = std::rc::Rc<std::cell::RefCell<crate::db::Database>>;
@@ -96,6 +105,7 @@ impl Jail {
             lines_read: 0,
             lines_matched: 0,
             db: None,
+            pending: None,
         }
     }
 
@@ -375,13 +385,9 @@ impl Jail {
                     }
                 }
                 let info = self.ban_info(&ip);
-                for a in self.actions.iter_mut() {
-                    if restored && a.norestored() {
-                        continue;
-                    }
-                    if let Err(e) = a.ban(&info) {
-                        log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
-                    }
+                match self.pending.as_mut() {
+                    Some(pending) => pending.push((info, restored)),
+                    None => self.run_ban_actions(&[(info, restored)]),
                 }
                 true
             }
@@ -393,6 +399,40 @@ impl Jail {
                 false
             }
             Added::Expired => false,
+        }
+    }
+
+    /// From now until [`Jail::end_batch`], the actions of new bans wait, so
+    /// that the bans of one batch of log lines can run together.
+    pub fn begin_batch(&mut self) {
+        self.pending.get_or_insert_with(Vec::new);
+    }
+
+    /// Runs the actions of the bans made since [`Jail::begin_batch`].
+    pub fn end_batch(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.run_ban_actions(&pending);
+        }
+    }
+
+    /// Each action bans the addresses (all of one action's before the next
+    /// action's), its commands up to [`BAN_WORKERS`] at a time; restored
+    /// bans skip `norestored` actions.
+    fn run_ban_actions(&mut self, bans: &[(BanInfo, bool)]) {
+        if bans.is_empty() {
+            return;
+        }
+        for a in self.actions.iter_mut() {
+            let infos: Vec<&BanInfo> = bans
+                .iter()
+                .filter(|(_, restored)| !(*restored && a.norestored()))
+                .map(|(info, _)| info)
+                .collect();
+            for (info, r) in infos.iter().zip(a.ban_many(&infos, BAN_WORKERS)) {
+                if let Err(e) = r {
+                    log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+                }
+            }
         }
     }
 
