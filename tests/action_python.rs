@@ -604,6 +604,9 @@ fn ours_ban_many(opts: &[(String, Value)], fails: &[&str], infos: &[BanInfo]) ->
     lines
 }
 
+/// A batch case: its name, the action's options, the failing words.
+type BatchCase<'a> = (&'a str, Vec<(String, Value)>, Vec<&'a str>);
+
 /// A batch of bans run together does what fail2ban's bans one after the
 /// other do: the same commands (in another order among the bans), the same
 /// results, and every family started before any ban command runs.
@@ -624,7 +627,7 @@ fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
         ("actionrepair", "repair"),
         ("x?family=inet6", "y"),
     ]);
-    let cases: Vec<(&str, Vec<(String, Value)>, Vec<&str>)> = vec![
+    let cases: Vec<BatchCase> = vec![
         (
             "stock iptables-multiport",
             stock("iptables-multiport"),

@@ -58,9 +58,21 @@ pub struct Jail {
     pub lines_matched: u64,
     /// The server's database, where bans are stored before their actions run.
     pub db: Option<SharedDb>,
-    /// During a batch of log lines: the bans whose actions wait for its end
-    /// (with whether they were restored).
-    pending: Option<Vec<(BanInfo, bool)>>,
+    /// Inside a batch of log lines ([`Jail::begin_batch`]), and the bans
+    /// made so far that wait for its end.
+    batching: bool,
+    pending: Option<Batch>,
+}
+
+/// Bans made but not yet stored, logged and acted upon, in order.
+#[derive(Default)]
+struct Batch {
+    /// The `Ban` / `already banned` log lines.
+    notices: Vec<String>,
+    /// The database rows of the new bans (restored bans are already there).
+    records: Vec<crate::db::BanRecord>,
+    /// Each new ban and whether it was restored.
+    bans: Vec<(BanInfo, bool)>,
 }
 
 /// How many ban commands of one batch run at the same time. Thousands of
@@ -105,6 +117,7 @@ impl Jail {
             lines_read: 0,
             lines_matched: 0,
             db: None,
+            batching: false,
             pending: None,
         }
     }
@@ -369,50 +382,69 @@ impl Jail {
             self.increment_ban_time(&mut ticket);
         }
         let fid = ticket.fid.clone();
-        match self.bans.add(ticket, now) {
+        let mut batch = self.pending.take().unwrap_or_default();
+        let new = match self.bans.add(ticket, now) {
             Added::New => {
                 let prefix = if restored { "Restore " } else { "" };
-                notice(
-                    "fail2ban.actions",
-                    &format!("[{}] {prefix}Ban {ip}", self.name),
-                );
-                // Stored before the actions run, so a crash cannot lose a logged ban.
-                if let (Some(db), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
-                    let record =
-                        crate::db::BanRecord::from_ticket(&self.name, t, self.bans.ban_time());
-                    if let Err(e) = db.borrow().add_ban(&record) {
-                        log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {ip}: {e}", self.name);
-                    }
+                batch
+                    .notices
+                    .push(format!("[{}] {prefix}Ban {ip}", self.name));
+                if let (Some(_), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
+                    batch.records.push(crate::db::BanRecord::from_ticket(
+                        &self.name,
+                        t,
+                        self.bans.ban_time(),
+                    ));
                 }
-                let info = self.ban_info(&ip);
-                match self.pending.as_mut() {
-                    Some(pending) => pending.push((info, restored)),
-                    None => self.run_ban_actions(&[(info, restored)]),
-                }
+                batch.bans.push((self.ban_info(&ip), restored));
                 true
             }
             Added::Prolonged | Added::AlreadyBanned => {
-                notice(
-                    "fail2ban.actions",
-                    &format!("[{}] {ip} already banned", self.name),
-                );
+                batch
+                    .notices
+                    .push(format!("[{}] {ip} already banned", self.name));
                 false
             }
             Added::Expired => false,
+        };
+        if self.batching {
+            self.pending = Some(batch);
+        } else {
+            self.finish_bans(batch);
         }
+        new
     }
 
-    /// From now until [`Jail::end_batch`], the actions of new bans wait, so
-    /// that the bans of one batch of log lines can run together.
+    /// From now until [`Jail::end_batch`], new bans wait (their storing,
+    /// log lines and actions), so that the bans of one batch of log lines
+    /// are stored in one transaction and their actions run together.
     pub fn begin_batch(&mut self) {
-        self.pending.get_or_insert_with(Vec::new);
+        self.batching = true;
     }
 
-    /// Runs the actions of the bans made since [`Jail::begin_batch`].
+    /// Finishes the bans made since [`Jail::begin_batch`].
     pub fn end_batch(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            self.run_ban_actions(&pending);
+        self.batching = false;
+        if let Some(batch) = self.pending.take() {
+            self.finish_bans(batch);
         }
+    }
+
+    /// Stores the bans (before they are logged and before their actions
+    /// run: a crash at any point cannot lose a ban the log reports), logs
+    /// them, and runs their actions.
+    fn finish_bans(&mut self, batch: Batch) {
+        if let (Some(db), false) = (&self.db, batch.records.is_empty()) {
+            if let Err(e) = db.borrow().add_bans(&batch.records) {
+                for r in &batch.records {
+                    log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {}: {e}", self.name, r.ip);
+                }
+            }
+        }
+        for n in &batch.notices {
+            notice("fail2ban.actions", n);
+        }
+        self.run_ban_actions(&batch.bans);
     }
 
     /// Each action bans the addresses (all of one action's before the next
@@ -532,9 +564,12 @@ impl Jail {
         };
         match records {
             Ok(records) => {
+                // Restored together: their actions run as one batch.
+                self.begin_batch();
                 for r in records {
                     self.ban(r.to_ticket(), now);
                 }
+                self.end_batch();
             }
             Err(e) => {
                 log::error!(target: "fail2ban.jail", "[{}] cannot read its bans from the database: {e}", self.name)
