@@ -600,6 +600,14 @@ fn ours_ban_many(opts: &[(String, Value)], fails: &[&str], infos: &[BanInfo]) ->
         };
         log.lock().unwrap().push(line);
     }
+    log.lock().unwrap().push("-- unbans --".into());
+    for r in action.unban_many(&refs, 4) {
+        let line = match r {
+            Ok(()) => "unban -> None".to_string(),
+            Err(e) => format!("unban ERR {e}"),
+        };
+        log.lock().unwrap().push(line);
+    }
     let lines = log.lock().unwrap().iter().map(|l| str_repr(l)).collect();
     lines
 }
@@ -607,9 +615,10 @@ fn ours_ban_many(opts: &[(String, Value)], fails: &[&str], infos: &[BanInfo]) ->
 /// A batch case: its name, the action's options, the failing words.
 type BatchCase<'a> = (&'a str, Vec<(String, Value)>, Vec<&'a str>);
 
-/// A batch of bans run together does what fail2ban's bans one after the
-/// other do: the same commands (in another order among the bans), the same
-/// results, and every family started before any ban command runs.
+/// A batch of bans run together, then unbanned together, does what
+/// fail2ban's bans and unbans one after the other do: the same commands (in
+/// another order among the addresses), the same results, and every family
+/// started before any ban command runs.
 #[test]
 fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
     common::require_reference();
@@ -623,6 +632,7 @@ fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
     let on_demand = opts(&[
         ("actionstart", "start-<family>"),
         ("actionban", "ban <ip> <family>"),
+        ("actionunban", "unban <ip> <family>"),
         ("actioncheck", "check-<family>"),
         ("actionrepair", "repair"),
         ("x?family=inet6", "y"),
@@ -644,12 +654,22 @@ fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
             on_demand.clone(),
             vec!["ban 192.0.2.7", "check"],
         ),
-        ("start fails", on_demand, vec!["start-inet6"]),
+        ("start fails", on_demand.clone(), vec!["start-inet6"]),
+        ("unbans fail", on_demand, vec!["unban 192.0.2.3", "check"]),
     ];
     for (what, o, fails) in &cases {
-        let steps: Vec<Step> = infos.iter().map(|i| Step("ban", Some(i.clone()))).collect();
-        let mut expected = python(o, fails, &steps);
+        let steps = |ops: &[&'static str]| -> Vec<Step> {
+            ops.iter()
+                .flat_map(|op| infos.iter().map(|i| Step(op, Some(i.clone()))))
+                .collect()
+        };
+        let mut expected = python(o, fails, &steps(&["ban"]));
+        let mut expected_unbans = python(o, fails, &steps(&["ban", "unban"]));
+        expected_unbans.drain(..expected.len());
         let got = ours_ban_many(o, fails, &infos);
+        let split = got.iter().position(|l| l.contains("-- unbans --")).unwrap();
+        let mut got_unbans = got[split + 1..].to_vec();
+        let got = got[..split].to_vec();
         let first_ban = got
             .iter()
             .position(|l| l.contains("EXEC") && !l.contains("start"));
@@ -663,5 +683,8 @@ fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
         got_sorted.sort();
         expected.sort();
         assert_eq!(got_sorted, expected, "{what}: ours {got:#?}");
+        got_unbans.sort();
+        expected_unbans.sort();
+        assert_eq!(got_unbans, expected_unbans, "{what}: unbans");
     }
 }

@@ -841,6 +841,48 @@ impl Action {
         results
     }
 
+    /// Unbans several addresses at once, with the same effect per address
+    /// as [`Action::unban`] (nothing for a family that holds no ban): the
+    /// `actionunban` commands run up to `workers` at a time, and a failed
+    /// one goes through fail2ban's check and second try, one after the
+    /// other. Results are in the order of `infos`.
+    pub fn unban_many(
+        &mut self,
+        infos: &[&BanInfo],
+        workers: usize,
+    ) -> Vec<Result<(), ActionError>> {
+        let mut results: Vec<Result<(), ActionError>> = infos.iter().map(|_| Ok(())).collect();
+        let mut jobs: Vec<(usize, ShellCommand)> = Vec::new();
+        for (i, info) in infos.iter().enumerate() {
+            if self.started_get(family_key(info)) & 2 == 0 {
+                continue;
+            }
+            match self.command_for("<actionunban>", info) {
+                Ok(cmd) => jobs.push((i, cmd)),
+                Err(e) => results[i] = Err(e),
+            }
+        }
+        let done = self.exec_all(&jobs, workers);
+        for ((i, _), ok) in jobs.iter().zip(done) {
+            let info = infos[*i];
+            let ok = if ok {
+                Ok(true)
+            } else {
+                self.retry_cmd("<actionunban>", info)
+            };
+            match ok {
+                Ok(true) => {}
+                Ok(false) => {
+                    results[*i] = Err(ActionError::Unban {
+                        ip: info.ip.clone(),
+                    })
+                }
+                Err(e) => results[*i] = Err(e),
+            }
+        }
+        results
+    }
+
     /// Runs the commands up to `workers` at a time; whether each succeeded.
     fn exec_all(&self, jobs: &[(usize, ShellCommand)], workers: usize) -> Vec<bool> {
         let workers = workers.clamp(1, jobs.len().max(1));

@@ -521,14 +521,38 @@ impl Jail {
         }
     }
 
-    /// Ends the bans whose time is over.
+    /// Ends the bans whose time is over: all logged, then each action
+    /// unbans them, up to [`BAN_WORKERS`] commands at a time (thousands of
+    /// bans made together also end together).
     pub fn expire(&mut self, now: f64) {
         let bantime = self.bans.ban_time();
-        for t in self.bans.take_expired(now) {
-            let mut info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
-            info.failures = t.attempts as u64;
-            info.matches = t.matches.clone();
-            self.run_unban(info);
+        let infos: Vec<BanInfo> = self
+            .bans
+            .take_expired(now)
+            .into_iter()
+            .map(|t| {
+                let mut info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
+                info.failures = t.attempts as u64;
+                info.matches = t.matches;
+                info
+            })
+            .collect();
+        if infos.is_empty() {
+            return;
+        }
+        for info in &infos {
+            notice(
+                "fail2ban.actions",
+                &format!("[{}] Unban {}", self.name, info.ip),
+            );
+        }
+        let refs: Vec<&BanInfo> = infos.iter().collect();
+        for a in self.actions.iter_mut() {
+            for (info, r) in refs.iter().zip(a.unban_many(&refs, BAN_WORKERS)) {
+                if let Err(e) = r {
+                    log::error!(target: "fail2ban.actions", "Failed to execute unban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+                }
+            }
         }
     }
 
