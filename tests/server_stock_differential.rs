@@ -358,7 +358,8 @@ const GETS: &[&[&str]] = &[
     &["action", "stockdiff-record", "actionban"],
 ];
 
-/// Each jail's `status` on one server, until the answers stop changing.
+/// Each jail's `status` on both servers, until the answers stop changing
+/// for 3 s (fail2ban polls every second).
 fn settled_status(ours: &mut Server, theirs: &mut Server, jails: &[String]) {
     let mut a = ours.connect();
     let mut b = theirs.connect();
@@ -487,7 +488,7 @@ fn stock_filters_through_both_servers() {
     }
     // Lines must arrive after each server's first look at the empty files:
     // fail2ban would otherwise seek them by time as a backlog.
-    wait_for_first_polls(&theirs, &plans, &logs.path);
+    wait_for_polls(&theirs, &plans, &logs.path, 1);
     println!(
         "both servers ready after {:.1} s",
         started.elapsed().as_secs_f64()
@@ -512,12 +513,18 @@ fn stock_filters_through_both_servers() {
     }
 
     append_samples(&plans, &logs.path);
+    wait_for_polls(&theirs, &plans, &logs.path, 2);
+    println!(
+        "fail2ban read every file after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     compare_state("first read", &mut ours, &mut theirs, &jails, &mut diffs);
     println!(
         "first read compared after {:.1} s",
         started.elapsed().as_secs_f64()
     );
     append_samples(&plans, &logs.path);
+    wait_for_polls(&theirs, &plans, &logs.path, 3);
     compare_state("in operation", &mut ours, &mut theirs, &jails, &mut diffs);
     println!(
         "in operation compared after {:.1} s",
@@ -527,19 +534,17 @@ fn stock_filters_through_both_servers() {
     report(&plans, diffs);
 }
 
-/// Waits until fail2ban's log shows its first poll of every log file.
-fn wait_for_first_polls(theirs: &Server, plans: &[JailPlan], logs: &Path) {
+/// Waits until fail2ban's log shows `polls` reads of every log file (its
+/// first look at the empty file, then one per append).
+fn wait_for_polls(theirs: &Server, plans: &[JailPlan], logs: &Path, polls: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let log = theirs.conf.server_log();
         let missing: Vec<&str> = plans
             .iter()
             .filter(|p| {
-                !log.contains(&format!(
-                    "{}/{}.log has been modified",
-                    logs.display(),
-                    p.name
-                ))
+                let seen = format!("{}/{}.log has been modified", logs.display(), p.name);
+                log.matches(&seen).count() < polls
             })
             .map(|p| p.name.as_str())
             .collect();
