@@ -232,12 +232,13 @@ impl BanManager {
         self.order.values().map(String::as_str).collect()
     }
 
-    /// The banned ids, ordered by the end of their ban (as `get JAIL banip`).
+    /// The banned ids, ordered by the end of their ban (as `get JAIL banip`);
+    /// bans ending together stay in ban order, as fail2ban's stable sort
+    /// of its ban dict leaves them.
     pub fn ids_by_end(&self) -> Vec<&BanTicket> {
-        self.expiries
-            .iter()
-            .filter_map(|(_, fid)| self.get(fid))
-            .collect()
+        let mut out: Vec<&BanTicket> = self.order.values().filter_map(|f| self.get(f)).collect();
+        out.sort_by(|a, b| a.end(self.ban_time).total_cmp(&b.end(self.ban_time)));
+        out
     }
 }
 

@@ -136,6 +136,9 @@ pub struct Filter {
     fail_candidates: CandidateSet,
     pub options: MatchOptions,
     pub clock: Clock,
+    /// Whether the line comes from a log already read to its end once
+    /// (fail2ban's `inOperation`): an undated line then happens "now".
+    pub in_operation: bool,
     buffer: Vec<TupleLine>,
     last_date: Option<Stamp>,
     last_time_text: String,
@@ -167,6 +170,7 @@ impl Filter {
             defaults,
             options: MatchOptions::default(),
             clock,
+            in_operation: false,
             buffer: Vec::new(),
             last_date: None,
             last_time_text: String::new(),
@@ -251,6 +255,8 @@ impl Filter {
                     after: line.to_string(),
                 };
                 date = self.last_date;
+            } else if self.options.check_find_time && self.in_operation {
+                date = Some(Stamp::Float(now));
             }
         }
         self.find_failure(tuple, date, no_date)

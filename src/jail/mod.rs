@@ -215,6 +215,7 @@ impl Jail {
         }
         let name = self.name.clone();
         let Some(engine) = self.engine() else { return };
+        engine.in_operation = in_operation;
         let outcome = engine.process_line(line);
         self.lines_read += 1;
         if !outcome.failures.is_empty() {
