@@ -6,13 +6,11 @@
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use fancy_regex::Captures;
-
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
 use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
-use super::regex::{CandidateSet, FilterRegex, FAILURE_ID_GROUPS};
+use super::regex::{CandidateSet, FilterRegex, Scratch, FAILURE_ID_GROUPS};
 
 /// Where "now" comes from: the system clock, or a fixed time (tests).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,6 +132,10 @@ pub struct Filter {
     pub(crate) dates: DateDetector,
     pub(crate) defaults: DefaultTemplates,
     fail_candidates: CandidateSet,
+    /// Search buffers of the prefregex, failregexes and ignoreregexes.
+    pref_scratch: Option<Scratch>,
+    fail_scratch: Vec<Scratch>,
+    ignore_scratch: Vec<Scratch>,
     pub options: MatchOptions,
     pub clock: Clock,
     buffer: Vec<TupleLine>,
@@ -158,6 +160,9 @@ impl Filter {
     ) -> Filter {
         Filter {
             fail_candidates: CandidateSet::new(&failregex),
+            pref_scratch: prefregex.as_ref().map(FilterRegex::scratch),
+            fail_scratch: failregex.iter().map(FilterRegex::scratch).collect(),
+            ignore_scratch: ignoreregex.iter().map(FilterRegex::scratch).collect(),
             prefregex,
             failregex,
             ignoreregex,
@@ -218,7 +223,7 @@ impl Filter {
                     after: line[range.end..].to_string(),
                 };
                 if !tuple.date.is_empty() {
-                    date = self.dates.time_of(&m, self.clock.now_civil());
+                    date = self.dates.time_of(line, &m, self.clock.now_civil());
                     match date {
                         Some(d) => {
                             self.last_time_text = tuple.date.clone();
@@ -278,10 +283,22 @@ impl Filter {
         s
     }
 
-    /// Searches `text`, reporting a runaway search once per filter.
-    fn search<'t>(&self, regex: &FilterRegex, text: &'t str) -> Option<Captures<'t, str>> {
-        match regex.search(text) {
-            Ok(m) => m,
+    /// fail2ban's `Regex.search` with its bookkeeping of matched lines; a
+    /// runaway search is reported once per filter and counts as no match.
+    fn search_buffer(
+        &mut self,
+        which: RegexRef,
+        text: &str,
+        org: &[TupleLine],
+    ) -> Option<BufferMatch> {
+        let (regex, scratch) = match which {
+            RegexRef::Pref => (self.prefregex.as_ref()?, self.pref_scratch.as_mut()?),
+            RegexRef::Fail(i) => (&self.failregex[i], &mut self.fail_scratch[i]),
+            RegexRef::Ignore(i) => (&self.ignoreregex[i], &mut self.ignore_scratch[i]),
+        };
+        match regex.search_into(text, scratch) {
+            Ok(true) => {}
+            Ok(false) => return None,
             Err(_) => {
                 if !self.abandoned_reported.replace(true) {
                     log::warn!(
@@ -289,21 +306,11 @@ impl Filter {
                         regex.expanded
                     );
                 }
-                None
+                return None;
             }
         }
-    }
-
-    /// fail2ban's `Regex.search` with its bookkeeping of matched lines.
-    fn search_buffer(
-        &mut self,
-        which: RegexRef,
-        text: &str,
-        org: &[TupleLine],
-    ) -> Option<BufferMatch> {
-        let regex = self.regex(which);
-        let m = self.search(regex, text)?;
-        let groups = regex.groups(&m);
+        let spans = &scratch.spans;
+        let groups = regex.groups_of(text, spans);
         if org.len() <= 1 {
             return Some(BufferMatch {
                 groups,
@@ -311,7 +318,7 @@ impl Filter {
                 unmatched: Vec::new(),
             });
         }
-        let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
+        let whole = spans[0].map(|(a, b)| a..b).unwrap_or(0..0);
         // Python: rindex("\n", 0, start + 1) and index("\n", end - 1), on characters.
         let line_start = if text[whole.start..].starts_with('\n') {
             whole.start + 1
@@ -339,7 +346,7 @@ impl Filter {
         let mut matched: Vec<TupleLine> = org[count1..count2].to_vec();
         let mut unmatched: Vec<TupleLine> = org[..count1].to_vec();
         let mut n = 0;
-        for skipped in regex.skipped_lines(&m) {
+        for skipped in regex.skipped_lines_of(text, spans) {
             if let Some(k) = matched[n.min(matched.len())..]
                 .iter()
                 .position(|l| l.without_date() == skipped)
@@ -354,14 +361,6 @@ impl Filter {
             matched,
             unmatched,
         })
-    }
-
-    fn regex(&self, which: RegexRef) -> &FilterRegex {
-        match which {
-            RegexRef::Pref => self.prefregex.as_ref().expect("prefregex present"),
-            RegexRef::Fail(i) => &self.failregex[i],
-            RegexRef::Ignore(i) => &self.ignoreregex[i],
-        }
     }
 
     /// fail2ban's `_ignoreLine`: the index of the last ignoreregex that matched.

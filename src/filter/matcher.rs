@@ -1,0 +1,635 @@
+//! One compiled pattern (translated to fancy-regex syntax) and the fastest
+//! correct way to search with it. Patterns the `regex` crate accepts run on
+//! its automata with the caller's [`Scratch`] (no allocation per search);
+//! this is what fancy-regex would delegate them to anyway. Patterns that need
+//! backtracking (lookarounds, conditionals, backreferences) run on
+//! fancy-regex, but when they begin with a lookaround-free part, that part is
+//! first matched by the `regex` crate and the backtracking VM only runs on
+//! the rest (see [`Split`]).
+
+use std::sync::Arc;
+
+use fancy_regex::{RegexBuilder, RegexInput};
+
+/// Byte range of one group in the searched text, `None` if it took no part.
+pub type Span = Option<(usize, usize)>;
+
+/// A search that was abandoned because it exceeded the backtracking bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAbandoned;
+
+/// Per-caller search state: the group spans of the last match (by group
+/// number) and the `regex` crate's buffers. Create it with
+/// [`Matcher::scratch`] and use it only with that matcher.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    pub spans: Vec<Span>,
+    locs: Option<regex::CaptureLocations>,
+    /// The matcher the buffers were made for (its names' address).
+    owner: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            spans: Vec::new(),
+            locs: None,
+            owner: 0,
+        }
+    }
+}
+
+/// A pattern that starts with a part the `regex` crate can match: the
+/// backtracking VM runs only from where that part ends. Backtracking tries
+/// paths in priority order, so when the rest matches after the prefix's
+/// preferred (leftmost-first) match, that combination is exactly the match
+/// the VM would find alone; otherwise the VM searches the whole pattern.
+#[derive(Debug, Clone)]
+struct Split {
+    prefix: regex::Regex,
+    rest: fancy_regex::Regex,
+    /// (group in the prefix, group in the whole pattern).
+    prefix_groups: Vec<(usize, usize)>,
+    /// (group in the rest, group in the whole pattern).
+    rest_groups: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    Fast(regex::Regex),
+    Fancy {
+        regex: fancy_regex::Regex,
+        split: Option<Box<Split>>,
+    },
+}
+
+/// A compiled pattern. Clones share the compiled programs.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    engine: Engine,
+    /// Named groups and their numbers.
+    names: Arc<[(String, usize)]>,
+    groups: usize,
+}
+
+impl Matcher {
+    /// Compiles `pattern` (fancy-regex syntax); `backtrack_limit` bounds the
+    /// work of one backtracking search.
+    pub fn new(pattern: &str, backtrack_limit: Option<usize>) -> Result<Matcher, String> {
+        Matcher::build(pattern, backtrack_limit, true)
+    }
+
+    /// [`new`](Self::new) without the prefix split: for short texts the
+    /// second search costs more than the backtracking VM saves.
+    pub fn unsplit(pattern: &str, backtrack_limit: Option<usize>) -> Result<Matcher, String> {
+        Matcher::build(pattern, backtrack_limit, false)
+    }
+
+    fn build(
+        pattern: &str,
+        backtrack_limit: Option<usize>,
+        try_split: bool,
+    ) -> Result<Matcher, String> {
+        if let Ok(fast) = regex::Regex::new(pattern) {
+            let names = fast
+                .capture_names()
+                .enumerate()
+                .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
+                .collect();
+            return Ok(Matcher {
+                groups: fast.captures_len(),
+                engine: Engine::Fast(fast),
+                names,
+            });
+        }
+        let regex = fancy(pattern, backtrack_limit)?;
+        let names: Arc<[(String, usize)]> = regex
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
+            .collect();
+        let split = if try_split {
+            split(pattern, &names, backtrack_limit).map(Box::new)
+        } else {
+            None
+        };
+        Ok(Matcher {
+            groups: regex.captures_len(),
+            engine: Engine::Fancy { regex, split },
+            names,
+        })
+    }
+
+    /// Whether searches run on the `regex` crate alone.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.engine, Engine::Fast(_))
+    }
+
+    /// Number of groups, group 0 (the whole match) included.
+    pub fn captures_len(&self) -> usize {
+        self.groups
+    }
+
+    /// Named groups with their numbers, in pattern order.
+    pub fn names(&self) -> &[(String, usize)] {
+        &self.names
+    }
+
+    /// The number of the group called `name`.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+    }
+
+    /// A scratch buffer for searches with this matcher.
+    pub fn scratch(&self) -> Scratch {
+        let locs = match &self.engine {
+            Engine::Fast(r) => Some(r.capture_locations()),
+            Engine::Fancy { split: Some(s), .. } => Some(s.prefix.capture_locations()),
+            Engine::Fancy { .. } => None,
+        };
+        Scratch {
+            spans: vec![None; self.groups],
+            locs,
+            owner: self.id(),
+        }
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.names) as *const u8 as usize
+    }
+
+    /// Searches `text` from byte `start` (anchors see the whole text);
+    /// on a match, `scratch.spans` holds the groups.
+    pub fn search_into(
+        &self,
+        text: &str,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> Result<bool, SearchAbandoned> {
+        if scratch.owner != self.id() {
+            // Buffers of another pattern would have the wrong shape.
+            *scratch = self.scratch();
+        }
+        match &self.engine {
+            Engine::Fast(r) => {
+                let locs = scratch.locs.get_or_insert_with(|| r.capture_locations());
+                if r.captures_read_at(locs, text, start).is_none() {
+                    return Ok(false);
+                }
+                for (i, span) in scratch.spans.iter_mut().enumerate() {
+                    *span = locs.get(i);
+                }
+                Ok(true)
+            }
+            Engine::Fancy { regex, split } => {
+                if let Some(s) = split {
+                    let locs = scratch
+                        .locs
+                        .get_or_insert_with(|| s.prefix.capture_locations());
+                    let Some(prefix) = s.prefix.captures_read_at(locs, text, start) else {
+                        // Every match begins with a match of the prefix.
+                        return Ok(false);
+                    };
+                    let input = RegexInput::new(text).from_pos(prefix.end()).anchored(true);
+                    if let Some(m) = s.rest.captures_input(input).map_err(|_| SearchAbandoned)? {
+                        scratch.spans.iter_mut().for_each(|x| *x = None);
+                        for &(from, to) in &s.prefix_groups {
+                            scratch.spans[to] = locs.get(from);
+                        }
+                        for &(from, to) in &s.rest_groups {
+                            scratch.spans[to] = m.get(from).map(|g| (g.start(), g.end()));
+                        }
+                        let end = m.get(0).map(|g| g.end()).unwrap_or(prefix.end());
+                        scratch.spans[0] = Some((prefix.start(), end));
+                        return Ok(true);
+                    }
+                }
+                let found = regex
+                    .captures_from_pos(text, start)
+                    .map_err(|_| SearchAbandoned)?;
+                let Some(m) = found else {
+                    return Ok(false);
+                };
+                for (i, span) in scratch.spans.iter_mut().enumerate() {
+                    *span = m.get(i).map(|g| (g.start(), g.end()));
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Searches `text` from `start`, returning the groups (allocates; the
+    /// engine's hot paths use [`search_into`](Self::search_into)).
+    pub fn captures<'t>(
+        &self,
+        text: &'t str,
+        start: usize,
+    ) -> Result<Option<Groups<'t>>, SearchAbandoned> {
+        let mut scratch = self.scratch();
+        Ok(self
+            .search_into(text, start, &mut scratch)?
+            .then(|| self.groups_of(text, scratch.spans)))
+    }
+
+    /// The groups of a match found by [`search_into`](Self::search_into).
+    pub fn groups_of<'t>(&self, text: &'t str, spans: Vec<Span>) -> Groups<'t> {
+        Groups {
+            text,
+            spans,
+            names: self.names.clone(),
+        }
+    }
+}
+
+fn fancy(pattern: &str, backtrack_limit: Option<usize>) -> Result<fancy_regex::Regex, String> {
+    let mut b = RegexBuilder::new(pattern);
+    if let Some(limit) = backtrack_limit {
+        b.backtrack_limit(limit);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The groups of one match, by number and by name.
+#[derive(Debug, Clone)]
+pub struct Groups<'t> {
+    text: &'t str,
+    spans: Vec<Span>,
+    names: Arc<[(String, usize)]>,
+}
+
+/// One group of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group<'t> {
+    text: &'t str,
+    start: usize,
+    end: usize,
+}
+
+impl<'t> Group<'t> {
+    pub fn as_str(&self) -> &'t str {
+        &self.text[self.start..self.end]
+    }
+    pub fn start(&self) -> usize {
+        self.start
+    }
+    pub fn end(&self) -> usize {
+        self.end
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+}
+
+impl<'t> Groups<'t> {
+    /// Group number `i`, if it took part in the match.
+    pub fn get(&self, i: usize) -> Option<Group<'t>> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        Some(Group {
+            text: self.text,
+            start,
+            end,
+        })
+    }
+
+    /// The group called `name`, if it took part in the match.
+    pub fn name(&self, name: &str) -> Option<Group<'t>> {
+        let i = self.names.iter().find(|(n, _)| n == name)?.1;
+        self.get(i)
+    }
+
+    /// The searched text.
+    pub fn text(&self) -> &'t str {
+        self.text
+    }
+
+    /// Spans by group number.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+}
+
+/// Splits `pattern` into a leading part the `regex` crate accepts and the
+/// rest, when that is safe and worth it (see [`Split`]).
+fn split(
+    pattern: &str,
+    names: &[(String, usize)],
+    backtrack_limit: Option<usize>,
+) -> Option<Split> {
+    let (flags, items) = top_level_items(pattern)?;
+    let cut = items.iter().take_while(|i| !needs_backtracking(i)).count();
+    let prefix: String = items[..cut].concat();
+    // A short prefix rejects too few lines to pay for a second search.
+    if cut == items.len() || prefix.chars().count() < 10 {
+        return None;
+    }
+    let rest: String = items[cut..].concat();
+    // The rest must not refer to groups of the prefix (numbers would be
+    // renumbered, names unknown).
+    if refers_outside(&rest) {
+        return None;
+    }
+    let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
+    let rest = fancy(&format!("{flags}{rest}"), backtrack_limit).ok()?;
+    let map = |own: Vec<(usize, &str)>| -> Option<Vec<(usize, usize)>> {
+        own.into_iter()
+            .map(|(i, n)| names.iter().find(|(m, _)| m == n).map(|(_, j)| (i, *j)))
+            .collect()
+    };
+    let prefix_groups = map(prefix
+        .capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n)))
+        .collect())?;
+    let rest_groups = map(rest
+        .capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n)))
+        .collect())?;
+    // Every named group of the whole pattern must come from one of the parts.
+    if prefix_groups.len() + rest_groups.len() != names.len() {
+        return None;
+    }
+    Some(Split {
+        prefix,
+        rest,
+        prefix_groups,
+        rest_groups,
+    })
+}
+
+/// Whether a piece of pattern uses what only the backtracking VM has
+/// (lookarounds, conditionals, atomic groups, backreferences, `\\G`, `\\K`).
+fn needs_backtracking(piece: &str) -> bool {
+    if ["(?=", "(?!", "(?<=", "(?<!", "(?(", "(?>", "(?P=", "(?~"]
+        .iter()
+        .any(|m| piece.contains(m))
+    {
+        return true;
+    }
+    let bytes = piece.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'\\' {
+            let n = bytes[i + 1];
+            if n.is_ascii_digit() && n != b'0' || matches!(n, b'k' | b'g' | b'G' | b'K') {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether `rest` has a backreference or conditional naming a group it does
+/// not define itself, or one by number.
+fn refers_outside(rest: &str) -> bool {
+    let defined: Vec<&str> = rest
+        .match_indices("(?P<")
+        .chain(rest.match_indices("(?<"))
+        .filter_map(|(i, m)| {
+            let name_start = i + m.len();
+            let len = rest[name_start..].find('>')?;
+            Some(&rest[name_start..name_start + len])
+        })
+        .collect();
+    let bytes = rest.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' && i + 1 < bytes.len() {
+            let n = bytes[i + 1];
+            // A numbered backreference (escapes are pairs, so an escaped
+            // backslash followed by a digit is a false alarm, which is safe).
+            if n.is_ascii_digit() || n == b'k' || n == b'g' {
+                return true;
+            }
+        }
+    }
+    for marker in ["(?P=", "(?("] {
+        for (i, m) in rest.match_indices(marker) {
+            let start = i + m.len();
+            let Some(len) = rest[start..].find([')', '<', '>']) else {
+                return true;
+            };
+            let mut name = &rest[start..start + len];
+            if name.is_empty() {
+                // `(?(<name>)` form.
+                let inner = &rest[start + 1..];
+                name = inner.split('>').next().unwrap_or("");
+            }
+            if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) {
+                return true;
+            }
+            if !defined.contains(&name) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The leading global flags (`(?m)`, `(?iu)`…) of a pattern and its
+/// top-level items (an atom with its quantifier). `None` when the top level
+/// has an alternation or the syntax is not understood.
+fn top_level_items(pattern: &str) -> Option<(String, Vec<String>)> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    let mut flags = String::new();
+    // Leading `(?flags)` groups apply to everything after them.
+    while chars.get(i) == Some(&'(') && chars.get(i + 1) == Some(&'?') {
+        let mut j = i + 2;
+        while j < chars.len() && chars[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        if j == i + 2 || chars.get(j) != Some(&')') {
+            break;
+        }
+        flags.extend(&chars[i..=j]);
+        i = j + 1;
+    }
+    let mut items = Vec::new();
+    while i < chars.len() {
+        let start = i;
+        match chars[i] {
+            '|' => return None,
+            ')' => return None,
+            '\\' => {
+                i = escape_end(&chars, i)?;
+            }
+            '[' => {
+                i = class_end(&chars, i)?;
+            }
+            '(' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    let c = *chars.get(j)?;
+                    match c {
+                        '\\' => {
+                            j = escape_end(&chars, j)?;
+                            continue;
+                        }
+                        '[' => {
+                            j = class_end(&chars, j)?;
+                            continue;
+                        }
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                j += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                // A flag group in the middle changes what follows: give up.
+                let text: String = chars[i..j].iter().collect();
+                if text.starts_with("(?") && !text.starts_with("(?:") && !text.starts_with("(?P<") {
+                    let head: String = text
+                        .chars()
+                        .skip(2)
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .collect();
+                    if text[2 + head.len()..].starts_with(')') {
+                        return None;
+                    }
+                }
+                i = j;
+            }
+            _ => i += 1,
+        }
+        // Quantifier.
+        match chars.get(i) {
+            Some('*') | Some('+') | Some('?') => i += 1,
+            Some('{') => {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == ',') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&'}') && j > i + 1 {
+                    i = j + 1;
+                }
+            }
+            _ => {}
+        }
+        if i > start
+            && matches!(chars.get(i), Some('?') | Some('+'))
+            && matches!(
+                chars.get(i - 1),
+                Some('*') | Some('+') | Some('?') | Some('}')
+            )
+        {
+            i += 1;
+        }
+        items.push(chars[start..i].iter().collect());
+    }
+    Some((flags, items))
+}
+
+/// Index just after the escape starting at `i`.
+fn escape_end(chars: &[char], i: usize) -> Option<usize> {
+    let next = *chars.get(i + 1)?;
+    let mut j = i + 2;
+    if matches!(next, 'p' | 'P' | 'x' | 'u') && chars.get(j) == Some(&'{') {
+        while *chars.get(j)? != '}' {
+            j += 1;
+        }
+        j += 1;
+    } else if next == 'x' {
+        j += 2;
+    }
+    Some(j.min(chars.len()))
+}
+
+/// Index just after the character class starting at `i`.
+fn class_end(chars: &[char], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if chars.get(j) == Some(&'^') {
+        j += 1;
+    }
+    if chars.get(j) == Some(&']') {
+        j += 1;
+    }
+    let mut depth = 1;
+    while depth > 0 {
+        match *chars.get(j)? {
+            '\\' => {
+                j = escape_end(chars, j)?;
+                continue;
+            }
+            '[' => {
+                // A nested class or `[:name:]`.
+                depth += 1;
+            }
+            ']' => depth -= 1,
+            _ => {}
+        }
+        j += 1;
+    }
+    Some(j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(m: &Matcher, text: &str) -> Option<Vec<Span>> {
+        let mut s = m.scratch();
+        m.search_into(text, 0, &mut s).unwrap().then_some(s.spans)
+    }
+
+    #[test]
+    fn plain_patterns_run_on_the_regex_crate() {
+        let m = Matcher::new(r"^a(?P<x>\d+)b", None).unwrap();
+        assert!(m.is_fast());
+        assert_eq!(spans(&m, "a12b"), Some(vec![Some((0, 4)), Some((1, 3))]));
+        assert_eq!(spans(&m, "xa12b"), None);
+    }
+
+    #[test]
+    fn split_patterns_match_like_the_backtracker() {
+        let pattern = r"^(?:\S+\s+)?LOGIN FAILED, (?:(?!ip=)(?:user=(?P<user>[^,]*)|\w+=[^,]*), )*ip=\[(?P<ip>[^\]]+)\]";
+        let m = Matcher::new(pattern, Some(100_000)).unwrap();
+        let Engine::Fancy { split, .. } = &m.engine else {
+            panic!("lookahead needs fancy-regex")
+        };
+        assert!(split.is_some());
+        let whole = fancy(pattern, None).unwrap();
+        for line in [
+            "imapd: LOGIN FAILED, user=bob, ip=[1.2.3.4]",
+            "imapd: LOGIN FAILED, method=PLAIN, ip=[1.2.3.4], ip=[5.6.7.8]",
+            "imapd: LOGIN FAILED, ip=[1.2.3.4]",
+            "x y LOGIN FAILED, ip=[1.2.3.4]",
+            "LOGIN FAILED, user=a, user=b",
+            "nothing here",
+        ] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn rest_referring_to_the_prefix_is_not_split() {
+        let m = Matcher::new(r"^abcdefghijk(?P<a>x)?(?(a)y|z)(?=q)", None).unwrap();
+        let Engine::Fancy { split, .. } = &m.engine else {
+            panic!("conditional needs fancy-regex")
+        };
+        assert!(split.is_none());
+        assert!(spans(&m, "abcdefghijkxyq").is_some());
+    }
+
+    #[test]
+    fn items_are_found_at_the_top_level() {
+        let (flags, items) = top_level_items(r"(?m)^a+(?:b|c){2,3}[)(]\d*?x").unwrap();
+        assert_eq!(flags, "(?m)");
+        assert_eq!(items, vec!["^", "a+", "(?:b|c){2,3}", "[)(]", r"\d*?", "x"]);
+        assert!(top_level_items("a|b").is_none());
+    }
+}
