@@ -86,13 +86,15 @@ const MLFID_CACHE_SIZE: usize = 100;
 const MLFID_CACHE_SECONDS: f64 = 300.0;
 
 impl MlfidCache {
-    fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let (set_at, data) = self.entries.get(key)?;
+    /// The entry for `key`, moved out: the caller stores the merged data
+    /// back with `update_if_present` (or unsets the key).
+    fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let (set_at, data) = self.entries.get_mut(key)?;
         if now - *set_at > MLFID_CACHE_SECONDS {
             self.unset(key);
             return None;
         }
-        Some(data.clone())
+        Some(std::mem::take(data))
     }
 
     fn set(&mut self, key: &str, data: FailData, now: f64) {
@@ -136,6 +138,8 @@ pub struct Filter {
     pref_scratch: Option<Scratch>,
     fail_scratch: Vec<Scratch>,
     ignore_scratch: Vec<Scratch>,
+    candidates: Vec<bool>,
+    set_scratch: Vec<bool>,
     pub options: MatchOptions,
     pub clock: Clock,
     buffer: Vec<TupleLine>,
@@ -163,6 +167,8 @@ impl Filter {
             pref_scratch: prefregex.as_ref().map(FilterRegex::scratch),
             fail_scratch: failregex.iter().map(FilterRegex::scratch).collect(),
             ignore_scratch: ignoreregex.iter().map(FilterRegex::scratch).collect(),
+            candidates: Vec::new(),
+            set_scratch: Vec::new(),
             prefregex,
             failregex,
             ignoreregex,
@@ -226,7 +232,7 @@ impl Filter {
                     date = self.dates.time_of(line, &m, self.clock.now_civil());
                     match date {
                         Some(d) => {
-                            self.last_time_text = tuple.date.clone();
+                            self.last_time_text.clone_from(&tuple.date);
                             self.last_date = Some(d);
                         }
                         None => log::error!("findFailure failed to parse timeText: {}", tuple.date),
@@ -263,7 +269,7 @@ impl Filter {
 
     /// Processes a line whose date is already known (journal entries).
     pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
-        self.last_time_text = tuple.date.clone();
+        self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(date);
         self.find_failure(tuple, Some(date), false)
     }
@@ -438,7 +444,7 @@ impl Filter {
 
         let mut pre_groups = Fields::default();
         if self.prefregex.is_some() {
-            let t = text.clone().unwrap_or_default();
+            let t = text.take().unwrap_or_default();
             let Some(m) = self.search_buffer(RegexRef::Pref, &t, &org) else {
                 return outcome;
             };
@@ -446,20 +452,27 @@ impl Filter {
             pre_groups = m.groups;
             if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
                 self.buffer = vec![TupleLine::undated(&content)];
-                text = None;
+            } else {
+                text = Some(t);
             }
         }
 
-        let mut candidates: Option<Vec<bool>> = None;
+        // Which failregexes can match the current text (buffers reused per line).
+        let mut may_match = std::mem::take(&mut self.candidates);
+        let mut may_match_valid = false;
         for index in 0..self.failregex.len() {
             let t = match text.take() {
                 Some(t) => t,
                 None => {
-                    candidates = None;
-                    self.buffer_text(&self.buffer.clone())
+                    may_match_valid = false;
+                    self.buffer_text(&self.buffer)
                 }
             };
-            let may_match = candidates.get_or_insert_with(|| self.fail_candidates.candidates(&t));
+            if !may_match_valid {
+                self.fail_candidates
+                    .candidates_into(&t, &mut self.set_scratch, &mut may_match);
+                may_match_valid = true;
+            }
             if !may_match[index] {
                 text = Some(t);
                 continue;
@@ -496,8 +509,8 @@ impl Filter {
                 fields: pre_groups.clone(),
                 ..FailData::default()
             };
-            for (k, v) in found.groups.iter() {
-                fail.fields.insert(k, v.map(String::from));
+            for (k, v) in found.groups.iter_shared() {
+                fail.fields.insert_shared(k, v.map(String::from));
             }
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
@@ -579,18 +592,27 @@ impl Filter {
                     self.mlfid_cache.update_if_present(m, &fail);
                 }
             }
-            for id in ids {
+            let last = ids.len().saturating_sub(1);
+            let mut fail = Some(fail);
+            for (n, id) in ids.into_iter().enumerate() {
+                // The last failure takes the data, the others a copy.
+                let data = if n == last {
+                    fail.take().unwrap_or_default()
+                } else {
+                    fail.clone().unwrap_or_default()
+                };
                 outcome.failures.push(Failure {
                     regex_index: index,
                     id,
                     time: date,
-                    data: fail.clone(),
+                    data,
                 });
             }
             if !self.options.check_all_regex {
                 break;
             }
         }
+        self.candidates = may_match;
         outcome
     }
 
@@ -608,7 +630,7 @@ impl Filter {
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
         let now = clock::now_seconds();
-        let cached = self.mlfid_cache.get(mlfid, now);
+        let cached = self.mlfid_cache.take(mlfid, now);
         let mut users: Option<BTreeSet<String>> = None;
         let mut flags = 0u8;
         if fail.is_set("mlfgained") {
@@ -646,9 +668,9 @@ impl Filter {
                 if flags & CACHED_NOFAIL == 0 && !g.pending {
                     g.matches.clear();
                 }
-                for (k, v) in fail.fields.iter() {
+                for (k, v) in fail.fields.iter_shared() {
                     if let Some(v) = v {
-                        g.fields.insert(k, Some(v.to_string()));
+                        g.fields.insert_shared(k, Some(v.to_string()));
                     }
                 }
                 if flags & FORGET != 0 {
@@ -664,7 +686,8 @@ impl Filter {
                         fail.add_user(&u);
                     }
                     users = fail.users.clone();
-                    self.mlfid_cache.set(mlfid, fail.clone(), now);
+                    // The merged data is stored below (`is_cached_entry`).
+                    self.mlfid_cache.set(mlfid, FailData::default(), now);
                     is_cached_entry = true;
                 }
                 fail

@@ -56,6 +56,8 @@ pub struct FilterRegex {
     pub expanded: String,
     matcher: Matcher,
     group_names: Vec<String>,
+    /// Group names (shared by every match's fields) and numbers.
+    shared_names: Vec<(std::sync::Arc<str>, usize)>,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty.
@@ -226,9 +228,15 @@ impl FilterRegex {
             .collect();
         let required = required_literal(&expanded)
             .map(|lit| memchr::memmem::Finder::new(lit.as_bytes()).into_owned());
+        let shared_names = matcher
+            .names()
+            .iter()
+            .map(|(n, i)| (std::sync::Arc::from(n.as_str()), *i))
+            .collect();
         Ok(FilterRegex {
             expanded,
             translated,
+            shared_names,
             matcher,
             group_names,
             alternates,
@@ -277,13 +285,13 @@ impl FilterRegex {
     /// [`groups`](Self::groups) of a match found by [`search_into`](Self::search_into).
     pub fn groups_of(&self, text: &str, spans: &[Span]) -> Fields {
         let mut out = Fields::default();
-        for (n, i) in self.matcher.names() {
+        for (n, i) in &self.shared_names {
             let value = spans
                 .get(*i)
                 .copied()
                 .flatten()
                 .map(|(a, b)| text[a..b].to_string());
-            out.insert(n, value);
+            out.insert_shared(n, value);
         }
         for (alt, base) in &self.alternates {
             let value = out.get(alt).filter(|v| !v.is_empty()).map(String::from);
@@ -372,6 +380,21 @@ impl CandidateSet {
             slot.iter_mut().for_each(|s| *s = None);
         }
         CandidateSet { set, slot }
+    }
+
+    /// Which regexes may match `text` (`true` for those outside the set),
+    /// into `out` (one entry per regex; `scratch` is reused between calls).
+    pub fn candidates_into(&self, text: &str, scratch: &mut Vec<bool>, out: &mut Vec<bool>) {
+        out.clear();
+        match &self.set {
+            Some(set) => {
+                scratch.clear();
+                scratch.resize(set.len(), false);
+                set.matches_read_at(scratch, text, 0);
+                out.extend(self.slot.iter().map(|s| s.is_none_or(|i| scratch[i])));
+            }
+            None => out.resize(self.slot.len(), true),
+        }
     }
 
     /// Which regexes may match `text` (`true` for those outside the set).
