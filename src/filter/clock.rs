@@ -5,12 +5,15 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A day (year, month, day), its UTC offset, and when that was computed.
+type DayOffset = ((i32, u32, u32), i64, std::time::Instant);
+
 thread_local! {
     static LAST_MKTIME: Cell<Option<(CivilTime, i64)>> = const { Cell::new(None) };
     /// A day (year, month, day) whose local times all have one UTC offset.
     /// Kept for a minute at most, so a changed zone file is still noticed
     /// about as soon as with the per-minute cache.
-    static DAY_OFFSET: Cell<Option<((i32, u32, u32), i64, std::time::Instant)>> = const { Cell::new(None) };
+    static DAY_OFFSET: Cell<Option<DayOffset>> = const { Cell::new(None) };
     static LAST_LOCALTIME: Cell<Option<(i64, CivilTime)>> = const { Cell::new(None) };
 }
 

@@ -1,13 +1,15 @@
 //! One compiled pattern (translated to fancy-regex syntax) and the fastest
-//! correct way to search with it. Patterns the `regex` crate accepts run on
+//! correct way to search with it. Patterns the `regex` crate reads run on
 //! its automata with the caller's [`Scratch`] (no allocation per search);
-//! this is what fancy-regex would delegate them to anyway. Patterns that need
-//! backtracking (lookarounds, conditionals, backreferences) run on
-//! fancy-regex, but when they begin with a lookaround-free part, that part is
-//! first matched by the `regex` crate and the backtracking VM only runs on
-//! the rest (see [`Split`]).
+//! this is what fancy-regex would delegate them to anyway. ASCII texts (most
+//! log lines) are searched by a program whose Unicode classes are cut to
+//! their ASCII part ([`Ascii`]); the full program is compiled when a text
+//! that is not ASCII comes. Patterns that need backtracking (lookarounds,
+//! conditionals, backreferences) run on fancy-regex, but when they begin
+//! with a lookaround-free part, that part is first matched by the `regex`
+//! crate and the backtracking VM only runs on the rest (see [`Split`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fancy_regex::{RegexBuilder, RegexInput};
 use regex_automata::meta;
@@ -24,25 +26,16 @@ pub struct SearchAbandoned;
 /// Per-caller search state: the group spans of the last match (by group
 /// number) and the `regex` crate's buffers. Create it with
 /// [`Matcher::scratch`] and use it only with that matcher.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Scratch {
     pub spans: Vec<Span>,
     locs: Option<regex::CaptureLocations>,
-    /// Cache and slots of the ASCII program (see [`Ascii`]).
-    ascii: Option<(meta::Cache, Vec<Option<NonMaxUsize>>)>,
+    /// Slots of the ASCII program (see [`Ascii`]).
+    ascii: Option<Vec<Option<NonMaxUsize>>>,
+    /// Slots of the [`Tail`] program.
+    tail: Option<Vec<Option<NonMaxUsize>>>,
     /// The matcher the buffers were made for (its names' address).
     owner: usize,
-}
-
-impl Default for Scratch {
-    fn default() -> Scratch {
-        Scratch {
-            spans: Vec::new(),
-            locs: None,
-            ascii: None,
-            owner: 0,
-        }
-    }
 }
 
 /// A pattern that starts with a part the `regex` crate can match: the
@@ -63,10 +56,13 @@ struct Split {
 /// The same pattern compiled for texts that are pure ASCII (most log
 /// lines): every Unicode class cut down to its ASCII part, word boundaries
 /// made ASCII. On ASCII text it matches exactly what the full pattern
-/// matches, with far smaller automata (Python's `\\d`, `\\w` and `\\s` are
+/// matches, with far smaller automata (Python's `\d`, `\w` and `\s` are
 /// Unicode classes of hundreds of ranges).
+///
+/// Behind `Arc`: clones (one filter per jail) share the program and its
+/// pool of search caches, which a `meta::Regex` clone would not.
 #[derive(Debug, Clone)]
-struct Ascii(meta::Regex);
+struct Ascii(Arc<meta::Regex>);
 
 impl Ascii {
     fn new(pattern: &str) -> Option<Ascii> {
@@ -77,7 +73,7 @@ impl Ascii {
         meta::Builder::new()
             .build_from_hir(&ascii_only(&hir))
             .ok()
-            .map(Ascii)
+            .map(|r| Ascii(Arc::new(r)))
     }
 
     /// Searches an ASCII `text` from `start`, filling `spans`.
@@ -85,17 +81,12 @@ impl Ascii {
         &self,
         text: &str,
         start: usize,
-        buffers: &mut Option<(meta::Cache, Vec<Option<NonMaxUsize>>)>,
+        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
         spans: &mut [Span],
     ) -> bool {
-        let (cache, slots) = buffers.get_or_insert_with(|| {
-            (
-                self.0.create_cache(),
-                vec![None; self.0.group_info().slot_len()],
-            )
-        });
+        let slots = slots.get_or_insert_with(|| vec![None; self.0.group_info().slot_len()]);
         let input = regex_automata::Input::new(text).range(start..);
-        if self.0.search_slots_with(cache, &input, slots).is_none() {
+        if self.0.search_slots(&input, slots).is_none() {
             return false;
         }
         for (i, span) in spans.iter_mut().enumerate() {
@@ -142,12 +133,101 @@ fn ascii_only(h: &Hir) -> Hir {
     }
 }
 
+/// A pattern ending in `(?P<name>.+)$` or `(?P<name>.*)$` (fail2ban's
+/// `<F-CONTENT>` in a prefregex), for ASCII texts without a newline: there
+/// the group always runs to the end of the text, so the pattern without
+/// it (`(?P<name>.)` or `(?P<name>)` in its place) picks the same path
+/// through the rest, and the capture engine only walks the part before.
+#[derive(Debug, Clone)]
+struct Tail {
+    head: Ascii,
+    group: usize,
+}
+
+impl Tail {
+    fn new(pattern: &str, groups: usize) -> Option<Arc<Tail>> {
+        let (flags, items) = top_level_items(pattern)?;
+        let [.., last_group, dollar] = items.as_slice() else {
+            return None;
+        };
+        if dollar != "$" {
+            return None;
+        }
+        let name = last_group.strip_prefix("(?P<")?;
+        let (name, body) = name.split_once('>')?;
+        let replacement = match body {
+            ".+)" => format!("(?P<{name}>.)"),
+            ".*)" => format!("(?P<{name}>)"),
+            _ => return None,
+        };
+        let head: String = items[..items.len() - 2].concat();
+        let head = Ascii::new(&format!("{flags}{head}{replacement}"))?;
+        let info = head.0.group_info();
+        let group = info.to_index(regex_automata::PatternID::ZERO, name)?;
+        (info.group_len(regex_automata::PatternID::ZERO) == groups)
+            .then_some(Arc::new(Tail { head, group }))
+    }
+
+    fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> bool {
+        if !self
+            .head
+            .search(text, start, &mut scratch.tail, &mut scratch.spans)
+        {
+            return false;
+        }
+        let end = text.len();
+        if let Some((a, _)) = scratch.spans[self.group] {
+            scratch.spans[self.group] = Some((a, end));
+        }
+        if let Some((a, _)) = scratch.spans[0] {
+            scratch.spans[0] = Some((a, end));
+        }
+        true
+    }
+}
+
+/// The full (Unicode) program of a pattern the regex crate reads, compiled
+/// on first use and shared by clones.
+#[derive(Debug)]
+struct Unicode {
+    pattern: String,
+    backtrack_limit: Option<usize>,
+    compiled: OnceLock<Option<Compiled>>,
+}
+
+#[derive(Debug)]
+enum Compiled {
+    Regex(regex::Regex),
+    /// Only if the regex crate's size limits refuse the Unicode program.
+    Fancy(fancy_regex::Regex),
+}
+
+impl Unicode {
+    fn get(&self) -> Option<&Compiled> {
+        self.compiled
+            .get_or_init(|| match regex::Regex::new(&self.pattern) {
+                Ok(r) => Some(Compiled::Regex(r)),
+                Err(_) => fancy(&self.pattern, self.backtrack_limit)
+                    .ok()
+                    .map(Compiled::Fancy),
+            })
+            .as_ref()
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Engine {
-    Fast(regex::Regex, Option<Ascii>),
+    Fast {
+        unicode: Arc<Unicode>,
+        ascii: Ascii,
+        tail: Option<Arc<Tail>>,
+    },
+    /// Behind `Arc`, so that clones share the programs and their caches.
     Fancy {
-        regex: fancy_regex::Regex,
-        split: Option<Box<Split>>,
+        regex: Arc<fancy_regex::Regex>,
+        split: Option<Arc<Split>>,
+        /// The pattern for pure-ASCII texts (see [`asciify`]).
+        ascii: Option<Arc<Matcher>>,
     },
 }
 
@@ -178,18 +258,30 @@ impl Matcher {
         backtrack_limit: Option<usize>,
         try_split: bool,
     ) -> Result<Matcher, String> {
-        if let Ok(fast) = regex::Regex::new(pattern) {
-            let names = fast
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
+        // The regex crate reads the pattern: an ASCII program now, the full
+        // Unicode one when a text that is not ASCII comes (most logs have
+        // none; the Unicode classes are most of the memory and start-up time).
+        if let Some(ascii) = Ascii::new(pattern) {
+            let info = ascii.0.group_info();
+            let groups = info.group_len(regex_automata::PatternID::ZERO);
+            let names = (0..groups)
+                .filter_map(|i| {
+                    info.to_name(regex_automata::PatternID::ZERO, i)
+                        .map(|n| (n.to_string(), i))
+                })
                 .collect();
-            let ascii = Ascii::new(pattern).filter(|a| {
-                a.0.group_info().group_len(regex_automata::PatternID::ZERO) == fast.captures_len()
-            });
+            let tail = Tail::new(pattern, groups);
             return Ok(Matcher {
-                groups: fast.captures_len(),
-                engine: Engine::Fast(fast, ascii),
+                groups,
+                engine: Engine::Fast {
+                    unicode: Arc::new(Unicode {
+                        pattern: pattern.to_string(),
+                        backtrack_limit,
+                        compiled: OnceLock::new(),
+                    }),
+                    ascii,
+                    tail,
+                },
                 names,
             });
         }
@@ -199,21 +291,31 @@ impl Matcher {
             .enumerate()
             .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
             .collect();
-        let split = if try_split {
-            split(pattern, &names, backtrack_limit).map(Box::new)
+        let (split, ascii) = if try_split {
+            (
+                split(pattern, &names, backtrack_limit).map(Arc::new),
+                asciify(pattern)
+                    .and_then(|p| Matcher::build(&p, backtrack_limit, true).ok())
+                    .filter(|m| m.groups == regex.captures_len() && m.names == names)
+                    .map(Arc::new),
+            )
         } else {
-            None
+            (None, None)
         };
         Ok(Matcher {
             groups: regex.captures_len(),
-            engine: Engine::Fancy { regex, split },
+            engine: Engine::Fancy {
+                regex: Arc::new(regex),
+                split,
+                ascii,
+            },
             names,
         })
     }
 
     /// Whether searches run on the `regex` crate alone.
     pub fn is_fast(&self) -> bool {
-        matches!(self.engine, Engine::Fast(..))
+        matches!(self.engine, Engine::Fast { .. })
     }
 
     /// Number of groups, group 0 (the whole match) included.
@@ -234,7 +336,7 @@ impl Matcher {
     /// A scratch buffer for searches with this matcher.
     pub fn scratch(&self) -> Scratch {
         let locs = match &self.engine {
-            Engine::Fast(r, _) => Some(r.capture_locations()),
+            Engine::Fast { .. } => None,
             Engine::Fancy { split: Some(s), .. } => Some(s.prefix.capture_locations()),
             Engine::Fancy { .. } => None,
         };
@@ -242,6 +344,7 @@ impl Matcher {
             spans: vec![None; self.groups],
             locs,
             ascii: None,
+            tail: None,
             owner: self.id(),
         }
     }
@@ -258,27 +361,59 @@ impl Matcher {
         start: usize,
         scratch: &mut Scratch,
     ) -> Result<bool, SearchAbandoned> {
+        if start > text.len() || !text.is_char_boundary(start) {
+            return Ok(false);
+        }
+        if let Engine::Fancy { ascii: Some(a), .. } = &self.engine {
+            if text.is_ascii() {
+                return a.search_into(text, start, scratch);
+            }
+        }
         if scratch.owner != self.id() {
             // Buffers of another pattern would have the wrong shape.
             *scratch = self.scratch();
         }
         match &self.engine {
-            Engine::Fast(r, ascii) => {
-                if let Some(a) = ascii {
-                    if text.is_ascii() {
-                        return Ok(a.search(text, start, &mut scratch.ascii, &mut scratch.spans));
+            Engine::Fast {
+                unicode,
+                ascii,
+                tail,
+            } => {
+                if text.is_ascii() {
+                    if let Some(t) = tail {
+                        if !text.contains('\n') {
+                            return Ok(t.search(text, start, scratch));
+                        }
                     }
+                    return Ok(ascii.search(text, start, &mut scratch.ascii, &mut scratch.spans));
                 }
-                let locs = scratch.locs.get_or_insert_with(|| r.capture_locations());
-                if r.captures_read_at(locs, text, start).is_none() {
-                    return Ok(false);
+                match unicode.get() {
+                    Some(Compiled::Regex(r)) => {
+                        let locs = scratch.locs.get_or_insert_with(|| r.capture_locations());
+                        if r.captures_read_at(locs, text, start).is_none() {
+                            return Ok(false);
+                        }
+                        for (i, span) in scratch.spans.iter_mut().enumerate() {
+                            *span = locs.get(i);
+                        }
+                        Ok(true)
+                    }
+                    Some(Compiled::Fancy(r)) => {
+                        let Some(m) = r
+                            .captures_from_pos(text, start)
+                            .map_err(|_| SearchAbandoned)?
+                        else {
+                            return Ok(false);
+                        };
+                        for (i, span) in scratch.spans.iter_mut().enumerate() {
+                            *span = m.get(i).map(|g| (g.start(), g.end()));
+                        }
+                        Ok(true)
+                    }
+                    None => Err(SearchAbandoned),
                 }
-                for (i, span) in scratch.spans.iter_mut().enumerate() {
-                    *span = locs.get(i);
-                }
-                Ok(true)
             }
-            Engine::Fancy { regex, split } => {
+            Engine::Fancy { regex, split, .. } => {
                 if let Some(s) = split {
                     let locs = scratch
                         .locs
@@ -455,7 +590,7 @@ fn split(
 }
 
 /// Whether a piece of pattern uses what only the backtracking VM has
-/// (lookarounds, conditionals, atomic groups, backreferences, `\\G`, `\\K`).
+/// (lookarounds, conditionals, atomic groups, backreferences, `\G`, `\K`).
 fn needs_backtracking(piece: &str) -> bool {
     if ["(?=", "(?!", "(?<=", "(?<!", "(?(", "(?>", "(?P=", "(?~"]
         .iter()
@@ -626,6 +761,82 @@ fn top_level_items(pattern: &str) -> Option<(String, Vec<String>)> {
     Some((flags, items))
 }
 
+/// `pattern` (fancy-regex syntax, as [`pyregex`](super::pyregex) writes it)
+/// for texts that are pure ASCII: Python's `\w`, `\s` and `\d`, which the
+/// translation spells as Unicode classes, become their ASCII parts. On ASCII
+/// text the result matches exactly what `pattern` matches. `None` when
+/// nothing would change.
+fn asciify(pattern: &str) -> Option<String> {
+    const WORD: &str = r"\p{L}\p{N}_";
+    const SPACE: &str = r"\s\x1c-\x1f";
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut in_class = false;
+    let at = |i: usize, s: &str| {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            if at(i, WORD) {
+                out.push_str("a-zA-Z0-9_");
+                i += WORD.chars().count();
+                changed = true;
+                continue;
+            }
+            if at(i, SPACE) {
+                out.push_str(r"\t\n\x0B\x0C\r \x1c-\x1f");
+                i += SPACE.chars().count();
+                changed = true;
+                continue;
+            }
+            if chars.get(i + 1) == Some(&'d') {
+                out.push_str(if in_class { "0-9" } else { "[0-9]" });
+                i += 2;
+                changed = true;
+                continue;
+            }
+            let end = escape_end(&chars, i)?;
+            out.extend(&chars[i..end]);
+            i = end;
+            continue;
+        }
+        if in_class {
+            // Nested classes (`[[:alpha:]]`) are left alone: give up.
+            if c == '[' {
+                return None;
+            }
+            if c == ']' {
+                in_class = false;
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if c == '[' {
+            in_class = true;
+            out.push(c);
+            i += 1;
+            if chars.get(i) == Some(&'^') {
+                out.push('^');
+                i += 1;
+            }
+            if chars.get(i) == Some(&']') {
+                out.push(']');
+                i += 1;
+            }
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
 /// Index just after the escape starting at `i`.
 fn escape_end(chars: &[char], i: usize) -> Option<usize> {
     let next = *chars.get(i + 1)?;
@@ -684,6 +895,11 @@ mod tests {
         assert!(m.is_fast());
         assert_eq!(spans(&m, "a12b"), Some(vec![Some((0, 4)), Some((1, 3))]));
         assert_eq!(spans(&m, "xa12b"), None);
+        // Unicode digits are digits, as in Python (the full program).
+        assert_eq!(
+            spans(&m, "a\u{661}\u{662}b"),
+            Some(vec![Some((0, 6)), Some((1, 5))])
+        );
     }
 
     #[test]
@@ -720,6 +936,56 @@ mod tests {
         };
         assert!(split.is_none());
         assert!(spans(&m, "abcdefghijkxyq").is_some());
+    }
+
+    #[test]
+    fn ascii_variants_match_like_the_full_pattern_on_ascii_text() {
+        assert_eq!(
+            asciify(r"^[\p{L}\p{N}_]+[^\s\x1c-\x1f]\d[\d.]"),
+            Some(r"^[a-zA-Z0-9_]+[^\t\n\x0B\x0C\r \x1c-\x1f][0-9][0-9.]".to_string())
+        );
+        assert_eq!(asciify(r"a\\d"), None);
+        let pattern = r"^(?P<u>[\p{L}\p{N}_]+)(?=[\s\x1c-\x1f])[\s\x1c-\x1f]+(?P<n>\d+)(?!x)";
+        let m = Matcher::new(pattern, None).unwrap();
+        let Engine::Fancy { ascii, .. } = &m.engine else {
+            panic!("lookaheads need fancy-regex")
+        };
+        assert!(ascii.is_some());
+        let whole = fancy(pattern, None).unwrap();
+        for line in ["bob 12", "bob\x1c 7x", "b_1\t\t99", "bob", "é 1"] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn content_tails_match_like_the_full_pattern() {
+        let pattern = r"^(?P<pre>(?:\S+\s+)?(?:x\[\d+\]:)?\s*)(?:error: )?(?P<content>.+)$";
+        let m = Matcher::new(pattern, None).unwrap();
+        let Engine::Fast { tail: Some(_), .. } = &m.engine else {
+            panic!("the tail is recognised")
+        };
+        let full = regex::Regex::new(pattern).unwrap();
+        for line in [
+            "a x[1]: error: y",
+            "a b",
+            "a ",
+            "",
+            "x[1]: ",
+            "é x[2]: z",
+            "a\nb",
+        ] {
+            let expected = full.captures(line).map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line:?}");
+        }
     }
 
     #[test]

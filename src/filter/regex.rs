@@ -326,7 +326,8 @@ impl FilterRegex {
 /// `regex::RegexSet` (one automaton), the others are always candidates.
 #[derive(Debug, Clone)]
 pub struct CandidateSet {
-    set: Option<regex::RegexSet>,
+    /// Behind `Arc`: clones share the automaton and its search caches.
+    set: Option<std::sync::Arc<regex::RegexSet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
 }
@@ -360,8 +361,8 @@ impl CandidateSet {
         let mut patterns = Vec::new();
         let mut slot = Vec::with_capacity(regexes.len());
         for r in regexes {
-            // The regex crate accepts exactly the patterns fancy-regex would hand it whole.
-            if regex::Regex::new(&r.translated).is_ok() {
+            // The regex crate reads exactly the patterns fancy-regex would hand it whole.
+            if r.matcher.is_fast() {
                 slot.push(Some(patterns.len()));
                 patterns.push(r.translated.clone());
             } else {
@@ -374,6 +375,7 @@ impl CandidateSet {
                     .dfa_size_limit(4 << 20)
                     .build()
                     .ok()
+                    .map(std::sync::Arc::new)
             })
             .flatten();
         if set.is_none() {
@@ -394,20 +396,6 @@ impl CandidateSet {
                 out.extend(self.slot.iter().map(|s| s.is_none_or(|i| scratch[i])));
             }
             None => out.resize(self.slot.len(), true),
-        }
-    }
-
-    /// Which regexes may match `text` (`true` for those outside the set).
-    pub fn candidates(&self, text: &str) -> Vec<bool> {
-        match &self.set {
-            Some(set) => {
-                let matched = set.matches(text);
-                self.slot
-                    .iter()
-                    .map(|s| s.is_none_or(|i| matched.matched(i)))
-                    .collect()
-            }
-            None => vec![true; self.slot.len()],
         }
     }
 }
