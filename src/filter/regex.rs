@@ -4,7 +4,7 @@
 //! (fail2ban's `Regex`/`FailRegex` classes).
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use fancy_regex::Regex as Compiled;
 
@@ -49,7 +49,8 @@ impl fmt::Display for RegexError {
 impl std::error::Error for RegexError {}
 
 /// A compiled filter regex. Clones share the compiled program and its
-/// search caches.
+/// search caches: a regex crate `Regex` clone would get caches of its own,
+/// hundreds of KiB per jail once searched, so the programs sit behind `Arc`.
 #[derive(Debug, Clone)]
 pub struct FilterRegex {
     /// The regex after tag expansion, in Python syntax (what fail2ban shows).
@@ -57,7 +58,7 @@ pub struct FilterRegex {
     matcher: Matcher,
     group_names: Vec<String>,
     /// Group names (shared by every match's fields) and numbers.
-    shared_names: Vec<(std::sync::Arc<str>, usize)>,
+    shared_names: Vec<(Arc<str>, usize)>,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty.
@@ -231,7 +232,7 @@ impl FilterRegex {
         let shared_names = matcher
             .names()
             .iter()
-            .map(|(n, i)| (std::sync::Arc::from(n.as_str()), *i))
+            .map(|(n, i)| (Arc::from(n.as_str()), *i))
             .collect();
         Ok(FilterRegex {
             expanded,
@@ -327,7 +328,7 @@ impl FilterRegex {
 #[derive(Debug, Clone)]
 pub struct CandidateSet {
     /// Behind `Arc`: clones share the automaton and its search caches.
-    set: Option<std::sync::Arc<regex::RegexSet>>,
+    set: Option<Arc<regex::RegexSet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
 }
@@ -375,7 +376,7 @@ impl CandidateSet {
                     .dfa_size_limit(4 << 20)
                     .build()
                     .ok()
-                    .map(std::sync::Arc::new)
+                    .map(Arc::new)
             })
             .flatten();
         if set.is_none() {

@@ -156,8 +156,25 @@ fn resolve(name: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// This machine's own addresses (for `ignoreself`).
+/// This machine's own addresses (for `ignoreself`), read again at most
+/// every 5 minutes as fail2ban caches `getSelfIPs`: asking the kernel for
+/// every failure would cost a netlink round trip per log line.
 pub fn own_addresses() -> Vec<IpAddr> {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static CACHE: Mutex<Option<(Instant, Vec<IpAddr>)>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.as_ref() {
+        Some((at, ips)) if at.elapsed() < Duration::from_secs(300) => ips.clone(),
+        _ => {
+            let ips = read_own_addresses();
+            *cache = Some((Instant::now(), ips.clone()));
+            ips
+        }
+    }
+}
+
+fn read_own_addresses() -> Vec<IpAddr> {
     let mut out = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills a list we walk read-only and free once.

@@ -268,6 +268,7 @@ impl Jail {
             "attempt" => {
                 let ip = arg(args, 0)?;
                 let matches: Vec<String> = args[1..].iter().map(text).collect();
+                let fid = ip.clone();
                 let retry = self.failures.add_failure(
                     crate::failure::Failure {
                         fid: ip.clone(),
@@ -279,8 +280,11 @@ impl Jail {
                     },
                     1,
                 );
-                while let Some(t) = self.failures.to_ban(None) {
-                    self.ban(BanTicket::from_failures(t), now);
+                // fail2ban's addAttempt: performBan(ip) once the id is due.
+                if retry >= self.failures.max_retry {
+                    if let Some(t) = self.failures.to_ban(Some(&fid)) {
+                        self.ban(BanTicket::from_failures(t), now);
+                    }
                 }
                 Ok(Value::Int(retry as i64))
             }

@@ -216,9 +216,11 @@ fn pump_journals(state: &mut State) {
     let t = now();
     for (jail, lines) in delivered {
         if let Some(j) = state.jails.get_mut(&jail) {
+            j.begin_batch();
             for line in &lines {
                 j.process_line(line, t, true);
             }
+            j.end_batch();
         }
     }
 }
@@ -251,9 +253,12 @@ pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
             continue;
         };
         if let Some(j) = state.jails.get_mut(&name) {
+            // The bans these lines make run their actions together.
+            j.begin_batch();
             for line in &lines.lines {
                 j.process_line(line, t, in_operation);
             }
+            j.end_batch();
         }
     }
     let Some(w) = state.watching.as_ref() else {

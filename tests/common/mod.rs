@@ -3,6 +3,8 @@
 //! path), so the two are never mixed up.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,7 +4,7 @@
 //! template reordering), because the order decides which date wins.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::strptime::YearRange;
 use super::template::{DatePatternError, DateTemplate, LINE_BEGIN};
@@ -36,8 +36,16 @@ const DEFAULT_PATTERNS: &[&str] = &[
 /// The templates built from fail2ban's default patterns, plus their
 /// line-anchored twins (which come first and weigh 100). Cloning shares the
 /// compiled templates.
+///
+/// A cheap handle: the templates are compiled on first use, so a process
+/// whose filters all have their own `datepattern` never compiles them.
 #[derive(Clone)]
 pub struct DefaultTemplates {
+    years: YearRange,
+    built: Arc<OnceLock<BuiltDefaults>>,
+}
+
+struct BuiltDefaults {
     plain: Vec<Arc<DateTemplate>>,
     with_anchored: Vec<Arc<DateTemplate>>,
     /// fail2ban's pattern-cache keys of the anchored twins.
@@ -45,22 +53,49 @@ pub struct DefaultTemplates {
 }
 
 impl DefaultTemplates {
-    /// The templates for `years`, compiled once per process and shared by
-    /// every filter (compiling them costs megabytes and milliseconds, and a
-    /// server has one filter per jail).
+    /// The templates for `years`, compiled at most once per process and
+    /// shared by every filter (compiling them costs megabytes and
+    /// milliseconds, and a server has one filter per jail).
     pub fn shared(years: YearRange) -> DefaultTemplates {
-        static CACHE: std::sync::Mutex<Vec<(YearRange, DefaultTemplates)>> =
-            std::sync::Mutex::new(Vec::new());
+        static CACHE: std::sync::Mutex<Vec<DefaultTemplates>> = std::sync::Mutex::new(Vec::new());
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, t)) = cache.iter().find(|(y, _)| *y == years) {
+        if let Some(t) = cache.iter().find(|t| t.years == years) {
             return t.clone();
         }
         let t = DefaultTemplates::new(years);
-        cache.push((years, t.clone()));
+        cache.push(t.clone());
         t
     }
 
+    /// Templates of their own (not shared), compiled on first use.
     pub fn new(years: YearRange) -> DefaultTemplates {
+        DefaultTemplates {
+            years,
+            built: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn built(&self) -> &BuiltDefaults {
+        self.built.get_or_init(|| BuiltDefaults::new(self.years))
+    }
+
+    fn plain(&self) -> &[Arc<DateTemplate>] {
+        &self.built().plain
+    }
+
+    fn with_anchored(&self) -> &[Arc<DateTemplate>] {
+        &self.built().with_anchored
+    }
+
+    /// Whether `key` is the pattern-cache key of an anchored default twin.
+    fn is_anchored_key(&self, key: &str) -> bool {
+        // Every such key starts with the marker: no need to compile for others.
+        key.starts_with("{^LN-BEG}") && self.built().anchored_keys.iter().any(|k| k == key)
+    }
+}
+
+impl BuiltDefaults {
+    fn new(years: YearRange) -> BuiltDefaults {
         let plain: Vec<Arc<DateTemplate>> = DEFAULT_PATTERNS
             .iter()
             .map(|p| {
@@ -87,7 +122,7 @@ impl DefaultTemplates {
         }
         let mut with_anchored = anchored;
         with_anchored.extend(plain.iter().cloned());
-        DefaultTemplates {
+        BuiltDefaults {
             plain,
             with_anchored,
             anchored_keys,
@@ -103,6 +138,31 @@ fn anchored_twin(
     wrap: &dyn Fn(&str) -> String,
 ) -> Result<DateTemplate, DatePatternError> {
     DateTemplate::from_pattern(&wrap(template.anchor_source()), years)
+}
+
+/// The template for a user's `datepattern`. fail2ban caches templates by
+/// `key` process-wide, and gives the anchored default twins weight 100: a
+/// datepattern with the same key is that same object, weight included.
+/// Sharing it also shares its regex caches among the jails that use it.
+fn shared_template(
+    pattern: &str,
+    key: &str,
+    years: YearRange,
+    defaults: &DefaultTemplates,
+) -> Result<Arc<DateTemplate>, DatePatternError> {
+    type Entry = (String, YearRange, Arc<DateTemplate>);
+    static CACHE: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, t)) = cache.iter().find(|(k, y, _)| k == key && *y == years) {
+        return Ok(t.clone());
+    }
+    let mut t = DateTemplate::from_pattern(pattern, years)?;
+    if defaults.is_anchored_key(key) {
+        t.weight = 100.0;
+    }
+    let t = Arc::new(t);
+    cache.push((key.to_string(), years, t.clone()));
+    Ok(t)
 }
 
 /// A template in one detector, with that detector's statistics.
@@ -215,7 +275,7 @@ impl DateDetector {
     /// Adds the default templates; `line_begin_only` keeps only the anchored ones.
     pub fn add_default_templates(&mut self, defaults: &DefaultTemplates, line_begin_only: bool) {
         let ignore = !self.slots.is_empty();
-        for t in &defaults.with_anchored {
+        for t in defaults.with_anchored() {
             if line_begin_only && t.flags & LINE_BEGIN == 0 {
                 continue;
             }
@@ -247,7 +307,7 @@ impl DateDetector {
             }
             _ if key.contains("{DATE}") => {
                 let ignore = !self.slots.is_empty();
-                for t in &defaults.plain {
+                for t in defaults.plain() {
                     let wrapped = anchored_twin(t, self.years, &|s| {
                         replace_date_marker(pattern, &DateTemplate::unbound_pattern(s))
                     })?;
@@ -256,14 +316,8 @@ impl DateDetector {
                 Ok(())
             }
             _ => {
-                let mut t = DateTemplate::from_pattern(pattern, self.years)?;
-                // fail2ban caches templates by this key process-wide, and gives
-                // the anchored default twins weight 100: a datepattern with the
-                // same key is that same object, weight included.
-                if defaults.anchored_keys.contains(&key) {
-                    t.weight = 100.0;
-                }
-                self.push(Arc::new(t), false)
+                let t = shared_template(pattern, &key, self.years, defaults)?;
+                self.push(t, false)
             }
         }
     }
