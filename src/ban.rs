@@ -4,7 +4,7 @@
 
 use crate::failure::FailTicket;
 use crate::pyexpr::{self, ExprError, Num};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// fail2ban's `Ticket.MAX_TIME`: the end of a permanent ban.
 pub const MAX_TIME: i64 = 0x7FFF_FFFF_FFFF;
@@ -96,9 +96,12 @@ pub enum Added {
 /// The active bans of a jail.
 #[derive(Debug, Default)]
 pub struct BanManager {
-    bans: HashMap<String, BanTicket>,
-    /// Banned ids in the order they were banned (fail2ban's dict order).
-    order: Vec<String>,
+    /// Each ban with its number in `order`.
+    bans: HashMap<String, (u64, BanTicket)>,
+    /// Banned ids in the order they were banned (fail2ban's dict order),
+    /// by number: thousands of bans ending together cost a log each, not a scan.
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
     /// (end in milliseconds, fid): the expiry queue.
     expiries: BTreeSet<(i64, String)>,
     /// The jail's bantime in seconds (-1: forever).
@@ -121,7 +124,11 @@ impl BanManager {
     /// Changes the jail's bantime; bans without their own length follow it.
     pub fn set_ban_time(&mut self, ban_time: i64) {
         self.ban_time = ban_time;
-        self.expiries = self.bans.values().map(|t| t.end_key(ban_time)).collect();
+        self.expiries = self
+            .bans
+            .values()
+            .map(|(_, t)| t.end_key(ban_time))
+            .collect();
     }
 
     /// Bans since start (fail2ban's "Total banned").
@@ -142,7 +149,7 @@ impl BanManager {
     }
 
     pub fn get(&self, fid: &str) -> Option<&BanTicket> {
-        self.bans.get(fid)
+        self.bans.get(fid).map(|(_, t)| t)
     }
 
     /// Adds a ban at `now`. A ban of a banned address may prolong it, as in
@@ -152,7 +159,7 @@ impl BanManager {
         if end < now {
             return Added::Expired;
         }
-        if let Some(old) = self.bans.get_mut(&ticket.fid) {
+        if let Some((_, old)) = self.bans.get_mut(&ticket.fid) {
             let old_end = old.end_key(self.ban_time);
             if end <= old.end(self.ban_time) {
                 return Added::AlreadyBanned;
@@ -172,9 +179,11 @@ impl BanManager {
         }
         ticket.ban_count += 1;
         self.total += 1;
-        self.order.push(ticket.fid.clone());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert(seq, ticket.fid.clone());
         self.expiries.insert(ticket.end_key(self.ban_time));
-        self.bans.insert(ticket.fid.clone(), ticket);
+        self.bans.insert(ticket.fid.clone(), (seq, ticket));
         Added::New
     }
 
@@ -192,8 +201,8 @@ impl BanManager {
                 break;
             }
             self.expiries.pop_first();
-            if let Some(t) = self.bans.remove(&fid) {
-                self.order.retain(|f| *f != fid);
+            if let Some((seq, t)) = self.bans.remove(&fid) {
+                self.order.remove(&seq);
                 out.push(t);
             }
         }
@@ -202,8 +211,8 @@ impl BanManager {
 
     /// Removes one ban (`unbanip`).
     pub fn remove(&mut self, fid: &str) -> Option<BanTicket> {
-        let t = self.bans.remove(fid)?;
-        self.order.retain(|f| f != fid);
+        let (seq, t) = self.bans.remove(fid)?;
+        self.order.remove(&seq);
         self.expiries.remove(&t.end_key(self.ban_time));
         Some(t)
     }
@@ -212,20 +221,24 @@ impl BanManager {
     pub fn flush(&mut self) -> Vec<BanTicket> {
         self.expiries.clear();
         let order = std::mem::take(&mut self.order);
-        order.iter().filter_map(|f| self.bans.remove(f)).collect()
+        order
+            .values()
+            .filter_map(|f| self.bans.remove(f).map(|(_, t)| t))
+            .collect()
     }
 
     /// The banned ids in the order they were banned (as `get JAIL banned`).
     pub fn ids_in_order(&self) -> Vec<&str> {
-        self.order.iter().map(String::as_str).collect()
+        self.order.values().map(String::as_str).collect()
     }
 
-    /// The banned ids, ordered by the end of their ban (as `get JAIL banip`).
+    /// The banned ids, ordered by the end of their ban (as `get JAIL banip`);
+    /// bans ending together stay in ban order, as fail2ban's stable sort
+    /// of its ban dict leaves them.
     pub fn ids_by_end(&self) -> Vec<&BanTicket> {
-        self.expiries
-            .iter()
-            .filter_map(|(_, fid)| self.bans.get(fid))
-            .collect()
+        let mut out: Vec<&BanTicket> = self.order.values().filter_map(|f| self.get(f)).collect();
+        out.sort_by(|a, b| a.end(self.ban_time).total_cmp(&b.end(self.ban_time)));
+        out
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Time is the log line's time, never the clock: the manager is told `now`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One failure found by a filter.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +75,12 @@ impl FailTicket {
 /// Failures of one jail, by id, in arrival order.
 #[derive(Debug)]
 pub struct FailManager {
-    tickets: HashMap<String, FailTicket>,
-    order: Vec<String>,
+    /// Each ticket with its arrival number (its key in `order`).
+    tickets: HashMap<String, (u64, FailTicket)>,
+    /// Arrival order: removing one id costs a log, not a scan (thousands of
+    /// ids fail together in an attack).
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
     pub max_retry: u32,
     /// findtime, in seconds.
     pub max_time: f64,
@@ -89,7 +93,8 @@ impl Default for FailManager {
     fn default() -> Self {
         FailManager {
             tickets: HashMap::new(),
-            order: Vec::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
             max_retry: 3,
             max_time: 600.0,
             max_matches: 5,
@@ -120,7 +125,7 @@ impl FailManager {
         let max_time = self.max_time;
         let max_matches = self.max_matches;
         let retry = match self.tickets.get_mut(&f.fid) {
-            Some(t) => {
+            Some((_, t)) => {
                 let attempt = if f.attempts == 0 { 1 } else { f.attempts };
                 t.adjust_time(f.time, max_time);
                 t.retry += count;
@@ -143,8 +148,10 @@ impl FailManager {
                     t.matches.clear();
                 }
                 let retry = t.retry;
-                self.tickets.insert(fid.clone(), t);
-                self.order.push(fid);
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.tickets.insert(fid.clone(), (seq, t));
+                self.order.insert(seq, fid);
                 retry
             }
         };
@@ -154,33 +161,35 @@ impl FailManager {
     /// Forgets failures older than findtime before `now`.
     pub fn cleanup(&mut self, now: f64) {
         let limit = now - self.max_time;
-        self.tickets.retain(|_, t| t.time > limit);
+        self.tickets.retain(|_, (_, t)| t.time > limit);
         let tickets = &self.tickets;
-        self.order.retain(|fid| tickets.contains_key(fid));
+        self.order.retain(|_, fid| tickets.contains_key(fid));
     }
 
     /// Forgets one id's failures.
     pub fn remove(&mut self, fid: &str) {
-        if self.tickets.remove(fid).is_some() {
-            self.order.retain(|f| f != fid);
-        }
+        self.take(fid);
+    }
+
+    fn take(&mut self, fid: &str) -> Option<FailTicket> {
+        let (seq, t) = self.tickets.remove(fid)?;
+        self.order.remove(&seq);
+        Some(t)
     }
 
     /// Takes a ticket that reached maxretry: `fid`'s if given and failing,
     /// else the first in arrival order.
     pub fn to_ban(&mut self, fid: Option<&str>) -> Option<FailTicket> {
-        let candidates: Vec<String> = match fid {
-            Some(f) if self.tickets.contains_key(f) => vec![f.to_string()],
-            _ => self.order.clone(),
-        };
-        let found = candidates.into_iter().find(|f| {
-            self.tickets
-                .get(f)
-                .is_some_and(|t| t.retry >= self.max_retry)
-        })?;
-        let t = self.tickets.remove(&found);
-        self.order.retain(|f| *f != found);
-        t
+        let ready = |t: &FailTicket| t.retry >= self.max_retry;
+        let found = match fid.and_then(|f| self.tickets.get_key_value(f)) {
+            Some((f, (_, t))) => ready(t).then(|| f.clone()),
+            None => self
+                .order
+                .values()
+                .find(|f| self.tickets.get(*f).is_some_and(|(_, t)| ready(t)))
+                .cloned(),
+        }?;
+        self.take(&found)
     }
 }
 

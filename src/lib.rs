@@ -17,6 +17,7 @@ pub mod duration;
 pub mod failure;
 pub mod filter;
 pub mod jail;
+pub mod json;
 pub mod logging;
 pub mod protocol;
 pub mod pyexpr;

@@ -572,3 +572,119 @@ fn every_stock_action_matches_python() {
         );
     }
 }
+
+/// Our `ban_many` (the server's batch of bans, commands run concurrently)
+/// on `infos`: the recorded lines, with every ban's result after the
+/// commands.
+fn ours_ban_many(opts: &[(String, Value)], fails: &[&str], infos: &[BanInfo]) -> Vec<String> {
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let fails: Vec<String> = fails.iter().map(|s| s.to_string()).collect();
+    let rec = log.clone();
+    let exec: Executor = Arc::new(move |cmd: &ShellCommand, timeout: &Value| {
+        rec.lock()
+            .unwrap()
+            .push(format!("EXEC {} T={timeout}", cmd.repr()));
+        !fails.iter().any(|f| cmd.sh_args()[0].contains(f.as_str()))
+    });
+    let mut b = ActionBuilder::new("j", "act");
+    b.ipv6_allowed(true).jail_bantime(600).executor(exec);
+    for (k, v) in opts {
+        b.option(k.clone(), v.clone());
+    }
+    let mut action = b.build().expect("options are accepted");
+    let refs: Vec<&BanInfo> = infos.iter().collect();
+    for r in action.ban_many(&refs, 4) {
+        let line = match r {
+            Ok(()) => "ban -> None".to_string(),
+            Err(e) => format!("ban ERR {e}"),
+        };
+        log.lock().unwrap().push(line);
+    }
+    log.lock().unwrap().push("-- unbans --".into());
+    for r in action.unban_many(&refs, 4) {
+        let line = match r {
+            Ok(()) => "unban -> None".to_string(),
+            Err(e) => format!("unban ERR {e}"),
+        };
+        log.lock().unwrap().push(line);
+    }
+    let lines = log.lock().unwrap().iter().map(|l| str_repr(l)).collect();
+    lines
+}
+
+/// A batch case: its name, the action's options, the failing words.
+type BatchCase<'a> = (&'a str, Vec<(String, Value)>, Vec<&'a str>);
+
+/// A batch of bans run together, then unbanned together, does what
+/// fail2ban's bans and unbans one after the other do: the same commands (in
+/// another order among the addresses), the same results, and every family
+/// started before any ban command runs.
+#[test]
+fn a_batch_of_bans_runs_the_commands_of_sequential_bans() {
+    common::require_reference();
+    let mut infos = vec![v4(), v6()];
+    for k in 2..12 {
+        let mut b = BanInfo::new(&format!("192.0.2.{k}"), 1700000000.0 + k as f64, 600);
+        b.failures = 3;
+        infos.push(b);
+    }
+    infos.push(BanInfo::new("2001:db8::9", 1700000200.0, 600));
+    let on_demand = opts(&[
+        ("actionstart", "start-<family>"),
+        ("actionban", "ban <ip> <family>"),
+        ("actionunban", "unban <ip> <family>"),
+        ("actioncheck", "check-<family>"),
+        ("actionrepair", "repair"),
+        ("x?family=inet6", "y"),
+    ]);
+    let cases: Vec<BatchCase> = vec![
+        (
+            "stock iptables-multiport",
+            stock("iptables-multiport"),
+            vec![],
+        ),
+        ("on demand", on_demand.clone(), vec![]),
+        (
+            "one ban fails once",
+            on_demand.clone(),
+            vec!["ban 192.0.2.5 "],
+        ),
+        (
+            "bans and checks fail",
+            on_demand.clone(),
+            vec!["ban 192.0.2.7", "check"],
+        ),
+        ("start fails", on_demand.clone(), vec!["start-inet6"]),
+        ("unbans fail", on_demand, vec!["unban 192.0.2.3", "check"]),
+    ];
+    for (what, o, fails) in &cases {
+        let steps = |ops: &[&'static str]| -> Vec<Step> {
+            ops.iter()
+                .flat_map(|op| infos.iter().map(|i| Step(op, Some(i.clone()))))
+                .collect()
+        };
+        let mut expected = python(o, fails, &steps(&["ban"]));
+        let mut expected_unbans = python(o, fails, &steps(&["ban", "unban"]));
+        expected_unbans.drain(..expected.len());
+        let got = ours_ban_many(o, fails, &infos);
+        let split = got.iter().position(|l| l.contains("-- unbans --")).unwrap();
+        let mut got_unbans = got[split + 1..].to_vec();
+        let got = got[..split].to_vec();
+        let first_ban = got
+            .iter()
+            .position(|l| l.contains("EXEC") && !l.contains("start"));
+        let last_start = got
+            .iter()
+            .rposition(|l| l.contains("EXEC") && l.contains("start"));
+        if let (Some(s), Some(b)) = (last_start, first_ban) {
+            assert!(s < b, "{what}: a ban ran before the start:\n{got:#?}");
+        }
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        expected.sort();
+        assert_eq!(got_sorted, expected, "{what}: ours {got:#?}");
+        got_unbans.sort();
+        expected_unbans.sort();
+        assert_eq!(got_unbans, expected_unbans, "{what}: unbans");
+    }
+}

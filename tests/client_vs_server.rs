@@ -48,6 +48,7 @@ fn our_client_prints_what_fail2ban_client_prints() {
         &["ping"],
         &["ping", "5"],
         &["version"],
+        &["help"],
         &["echo", "a", "b"],
         &["status"],
         &["status", "ctl"],

@@ -7,9 +7,26 @@
 //! to ferroban, once the other way.
 
 mod common;
-use common::netns::{host_rules, require_root_and, NetNs};
+use common::netns::{host_rules, ns_path, require_root_and_tools, Holder};
 use common::*;
-use std::process::Output;
+use std::process::{Command, Output};
+
+/// `program` to be run inside the namespace `ns` holds.
+fn inside(ns: &Holder, program: &str) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net={}", ns_path(ns.pid(), "net")))
+        .arg(program);
+    c
+}
+
+/// `iptables -S CHAIN` inside `ns` (empty when there is no such chain).
+fn chain(ns: &Holder, name: &str) -> String {
+    let o = inside(ns, "iptables")
+        .args(["-w", "-S", name])
+        .output()
+        .expect("nsenter runs");
+    stdout(&o)
+}
 
 /// (jail, port, addresses banned in it). 203.0.113.5 is in both jails.
 const BANS: &[(&str, &str, &[&str])] = &[
@@ -79,7 +96,7 @@ fn log_of(conf: &Scratch, tool: Tool) -> String {
 }
 
 fn client(conf: &Scratch, tool: Tool, args: &[&str]) -> Output {
-    let mut c = std::process::Command::new(tool.client());
+    let mut c = Command::new(tool.client());
     c.args(["-c", conf.str()]).args(args);
     run(c)
 }
@@ -96,10 +113,9 @@ fn ok(conf: &Scratch, tool: Tool, what: &str, o: Output) -> String {
 }
 
 /// Starts `tool`'s server inside `ns` on the tree.
-fn start(conf: &Scratch, tool: Tool, ns: &NetNs) {
+fn start(conf: &Scratch, tool: Tool, ns: &Holder) {
     configure_for(conf, tool);
-    let o = ns
-        .command(tool.client())
+    let o = inside(ns, tool.client())
         .args(["-c", conf.str(), "start"])
         .output()
         .unwrap();
@@ -135,9 +151,9 @@ fn rule(jail: &str, ip: &str) -> String {
 }
 
 /// Waits until every ban's rule is in its chain, and no other address is.
-fn wait_for_rules(ns: &NetNs, conf: &Scratch, tool: Tool) {
+fn wait_for_rules(ns: &Holder, conf: &Scratch, tool: Tool) {
     for (jail, _, ips) in BANS {
-        let chain = || ns.chain(&format!("f2b-{jail}"));
+        let chain = || chain(ns, &format!("f2b-{jail}"));
         let complete = |c: &str| ips.iter().all(|ip| c.contains(&rule(jail, ip)));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !complete(&chain()) {
@@ -185,12 +201,12 @@ fn expected_rows() -> Vec<(String, String)> {
 /// same database in a fresh namespace and must restore it all.
 fn hand_over(name: &str, writer: Tool, reader: Tool) {
     require_reference();
-    require_root_and(&["unshare", "nsenter", "iptables"]);
+    require_root_and_tools(&["unshare", "nsenter", "iptables"]);
     let host_before = host_rules();
     let conf = tree(name);
     let _cleanup = KillOnPanic(&conf);
 
-    let first = NetNs::new();
+    let first = Holder::new_net();
     start(&conf, writer, &first);
     for (jail, _, ips) in BANS {
         for ip in *ips {
@@ -206,7 +222,7 @@ fn hand_over(name: &str, writer: Tool, reader: Tool) {
     stop(&conf, writer);
     for (jail, _, _) in BANS {
         assert_eq!(
-            first.chain(&format!("f2b-{jail}")),
+            chain(&first, &format!("f2b-{jail}")),
             "",
             "{writer:?}: stop removes the chain"
         );
@@ -214,7 +230,7 @@ fn hand_over(name: &str, writer: Tool, reader: Tool) {
     drop(first);
     assert_eq!(stored(&conf), expected_rows(), "stop keeps the bans");
 
-    let second = NetNs::new();
+    let second = Holder::new_net();
     start(&conf, reader, &second);
     wait_for_rules(&second, &conf, reader);
     let log = log_of(&conf, reader);
@@ -269,7 +285,7 @@ fn hand_over(name: &str, writer: Tool, reader: Tool) {
     assert_eq!(rows as usize, expected_rows().len(), "one bans row per ban");
     stop(&conf, reader);
     for (jail, _, _) in BANS {
-        assert_eq!(second.chain(&format!("f2b-{jail}")), "");
+        assert_eq!(chain(&second, &format!("f2b-{jail}")), "");
     }
     drop(second);
     assert_eq!(

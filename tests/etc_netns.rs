@@ -12,37 +12,12 @@
 //! next one's first ban reuses the chain or set left behind.
 
 mod common;
+use common::netns::*;
 use common::*;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn firewall_in(pid: i32, tool: &str, args: &[&str]) -> String {
-    let o = Command::new("nsenter")
-        .arg(format!("--net=/proc/{pid}/ns/net"))
-        .arg(tool)
-        .args(args)
-        .output()
-        .expect("nsenter runs");
-    assert!(
-        o.status.success(),
-        "{tool} {args:?} in the namespace: {}",
-        stderr(&o)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn host_rules() -> String {
-    let run = |tool: &str, args: &[&str]| {
-        Command::new(tool)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
-}
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool, show: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -53,36 +28,6 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool, show: impl Fn() -> String) 
             show()
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn require_root_and_tools() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test needs root (CI runs as root) for network namespaces"
-    );
-    for tool in ["unshare", "nsenter", "iptables", "ip6tables", "nft"] {
-        assert!(
-            Command::new("which")
-                .arg(tool)
-                .output()
-                .unwrap()
-                .status
-                .success(),
-            "{tool} is needed (apt-get install iptables nftables util-linux)"
-        );
-    }
-}
-
-/// Ends the namespace holder (a process this test started), by PID.
-struct Holder(std::process::Child);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -149,7 +94,7 @@ struct Expect<'a> {
 }
 
 fn scenario(client: Client, name: &str, jail_extra: &str, expect: Expect) {
-    require_root_and_tools();
+    require_root_and_tools(&["unshare", "nsenter", "iptables", "ip6tables", "nft"]);
     let host_before = host_rules();
     let conf = Scratch::new(name);
     copy_dir(
@@ -185,32 +130,15 @@ fn scenario(client: Client, name: &str, jail_extra: &str, expect: Expect) {
         stderr(&start)
     );
     let mut guard = StopOnDrop(&conf, false, client);
-    let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
+    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     // Keeps the namespace alive after the server exits, so the checks after
     // `stop` look at the same namespace.
-    let holder = Holder(
-        Command::new("nsenter")
-            .arg(format!("--net=/proc/{pid}/ns/net"))
-            .args(["sleep", "120"])
-            .spawn()
-            .unwrap(),
-    );
-    let ns = holder.0.id() as i32;
-    wait_for(
-        "the namespace holder",
-        || {
-            Command::new("nsenter")
-                .arg(format!("--net=/proc/{ns}/ns/net"))
-                .arg("true")
-                .status()
-                .is_ok_and(|s| s.success())
-        },
-        String::new,
-    );
+    let holder = Holder::join_net(pid);
+    let ns = holder.pid();
     let rules = || {
         expect
             .dump
@@ -428,7 +356,7 @@ fn nftables_allports_blocks_every_port() {
 /// server's first ban must reuse them, not add a second jump or rule, and
 /// its `stop` must still leave nothing.
 fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str, ours: &str) {
-    require_root_and_tools();
+    require_root_and_tools(&["unshare", "nsenter", "iptables", "ip6tables", "nft"]);
     let host_before = host_rules();
     let conf = Scratch::new(name);
     copy_dir(
@@ -469,14 +397,8 @@ fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str
             .unwrap()
     };
     let first = pid_of_server();
-    let holder = Holder(
-        Command::new("nsenter")
-            .arg(format!("--net=/proc/{first}/ns/net"))
-            .args(["sleep", "120"])
-            .spawn()
-            .unwrap(),
-    );
-    let ns = holder.0.id() as i32;
+    let holder = Holder::join_net(first as u32);
+    let ns = holder.pid();
     let server_log = || std::fs::read_to_string(conf.path.join("server.log")).unwrap_or_default();
     let rules = || firewall_in(ns, dump[0], &dump[1..]);
     let count = |r: &str, s: &str| r.lines().filter(|l| l.contains(s)).count();

@@ -6,40 +6,10 @@
 //! once with 5/1200/3600.
 
 mod common;
+use common::netns::*;
 use common::*;
 use std::io::Write;
 use std::process::Command;
-
-fn firewall_in(pid: i32, tool: &str, args: &[&str]) -> String {
-    let o = Command::new("nsenter")
-        .arg(format!("--net=/proc/{pid}/ns/net"))
-        .arg(tool)
-        .args(args)
-        .output()
-        .expect("nsenter runs");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn host_rules() -> String {
-    let run = |tool: &str, args: &[&str]| {
-        Command::new(tool)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
-}
-
-/// Ends the namespace holder (a process this test started), by PID.
-struct Holder(std::process::Child);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Stops the server when the test ends, even on failure.
 struct StopOnDrop<'a>(&'a Scratch);
@@ -57,24 +27,7 @@ impl Drop for StopOnDrop<'_> {
 /// The Courier scenario with `maxretry`, `findtime` and `bantime`; the
 /// expiry is waited for only when the ban is short.
 fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test needs root (CI runs as root) for network namespaces"
-    );
-    for tool in ["unshare", "nsenter", "iptables"] {
-        let found = Command::new("which")
-            .arg(tool)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is needed (apt-get install iptables util-linux)"
-        );
-    }
+    require_root_and_tools(&["unshare", "nsenter", "iptables"]);
     let host_before = host_rules();
     let conf = Scratch::server_tree(name);
     conf.write(
@@ -103,7 +56,7 @@ fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
         stdout(&start),
         stderr(&start)
     );
-    let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
+    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
         .unwrap()
         .trim()
         .parse()
@@ -111,17 +64,8 @@ fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
     let guard = StopOnDrop(&conf);
     // A process of ours that keeps the namespace alive after the server exits,
     // so the checks after `stop` look at the same namespace.
-    let holder = Holder(
-        Command::new("nsenter")
-            .arg(format!("--net=/proc/{pid}/ns/net"))
-            .args(["sleep", "120"])
-            .spawn()
-            .unwrap(),
-    );
-    let ns = holder.0.id() as i32;
-    wait_for("the namespace holder", || {
-        firewall_in(ns, "iptables", &["-S"]).contains("-P INPUT")
-    });
+    let holder = Holder::join_net(pid);
+    let ns = holder.pid();
     let rules = || firewall_in(ns, "iptables", &["-S"]);
     assert!(
         !rules().contains("f2b-Courier"),

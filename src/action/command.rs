@@ -767,28 +767,148 @@ impl Action {
     /// fail2ban's `_processCmd`: run the command; if it fails, check (and
     /// repair) the environment and run it once more.
     fn process_cmd(&mut self, tag: &str, info: &BanInfo) -> Result<bool, ActionError> {
+        let cmd = self.command_for(tag, info)?;
+        if self.exec(&cmd) {
+            return Ok(true);
+        }
+        self.retry_cmd(tag, info)
+    }
+
+    /// The second try of `_processCmd`, after the command failed once.
+    fn retry_cmd(&mut self, tag: &str, info: &BanInfo) -> Result<bool, ActionError> {
         let family = family_key(info);
-        let mut tries = 0;
-        loop {
-            if tries > 0 && self.prop_truthy("actioncheck") {
-                let unban_without_repair = tag == "<actionunban>" && !self.repair_on_unban();
-                let veto = || {
-                    if unban_without_repair {
-                        log::error!(target: TARGET, "Invariant check failed. Unban is impossible.");
-                        return false;
-                    }
-                    true
-                };
-                if self.invariant_check(family, Some(&veto), tag != "<actionunban>")? != 1 {
-                    return Ok(false);
+        if self.prop_truthy("actioncheck") {
+            let unban_without_repair = tag == "<actionunban>" && !self.repair_on_unban();
+            let veto = || {
+                if unban_without_repair {
+                    log::error!(target: TARGET, "Invariant check failed. Unban is impossible.");
+                    return false;
                 }
-            }
-            let cmd = self.command_for(tag, info)?;
-            let ok = self.exec(&cmd);
-            tries += 1;
-            if ok || tries > 1 {
-                return Ok(ok);
+                true
+            };
+            if self.invariant_check(family, Some(&veto), tag != "<actionunban>")? != 1 {
+                return Ok(false);
             }
         }
+        let cmd = self.command_for(tag, info)?;
+        Ok(self.exec(&cmd))
+    }
+
+    /// Bans several addresses at once, with the same effect per address as
+    /// [`Action::ban`]: families are started on demand first (so
+    /// `actionstart` completes before any ban), then the `actionban`
+    /// commands run up to `workers` at a time, and a failed one goes
+    /// through fail2ban's check, repair and second try, one after the
+    /// other. Results are in the order of `infos`.
+    pub fn ban_many(&mut self, infos: &[&BanInfo], workers: usize) -> Vec<Result<(), ActionError>> {
+        let mut results: Vec<Result<(), ActionError>> = infos.iter().map(|_| Ok(())).collect();
+        let mut jobs: Vec<(usize, ShellCommand)> = Vec::new();
+        for (i, info) in infos.iter().enumerate() {
+            let family = family_key(info);
+            if self.start_on_demand() && self.started_get(family) == 0 {
+                if let Err(e) = self.start_inner(Some(family), true) {
+                    results[i] = Err(e);
+                    continue;
+                }
+            }
+            match self.command_for("<actionban>", info) {
+                Ok(cmd) => jobs.push((i, cmd)),
+                Err(e) => results[i] = Err(e),
+            }
+        }
+        let done = self.exec_all(&jobs, workers);
+        for ((i, _), ok) in jobs.iter().zip(done) {
+            let info = infos[*i];
+            let ok = if ok {
+                Ok(true)
+            } else {
+                self.retry_cmd("<actionban>", info)
+            };
+            match ok {
+                Ok(true) => {
+                    let family = family_key(info);
+                    let v = self.started_get(family) | 3;
+                    self.started_set(family, v);
+                }
+                Ok(false) => {
+                    results[*i] = Err(ActionError::Ban {
+                        ip: info.ip.clone(),
+                    })
+                }
+                Err(e) => results[*i] = Err(e),
+            }
+        }
+        results
+    }
+
+    /// Unbans several addresses at once, with the same effect per address
+    /// as [`Action::unban`] (nothing for a family that holds no ban): the
+    /// `actionunban` commands run up to `workers` at a time, and a failed
+    /// one goes through fail2ban's check and second try, one after the
+    /// other. Results are in the order of `infos`.
+    pub fn unban_many(
+        &mut self,
+        infos: &[&BanInfo],
+        workers: usize,
+    ) -> Vec<Result<(), ActionError>> {
+        let mut results: Vec<Result<(), ActionError>> = infos.iter().map(|_| Ok(())).collect();
+        let mut jobs: Vec<(usize, ShellCommand)> = Vec::new();
+        for (i, info) in infos.iter().enumerate() {
+            if self.started_get(family_key(info)) & 2 == 0 {
+                continue;
+            }
+            match self.command_for("<actionunban>", info) {
+                Ok(cmd) => jobs.push((i, cmd)),
+                Err(e) => results[i] = Err(e),
+            }
+        }
+        let done = self.exec_all(&jobs, workers);
+        for ((i, _), ok) in jobs.iter().zip(done) {
+            let info = infos[*i];
+            let ok = if ok {
+                Ok(true)
+            } else {
+                self.retry_cmd("<actionunban>", info)
+            };
+            match ok {
+                Ok(true) => {}
+                Ok(false) => {
+                    results[*i] = Err(ActionError::Unban {
+                        ip: info.ip.clone(),
+                    })
+                }
+                Err(e) => results[*i] = Err(e),
+            }
+        }
+        results
+    }
+
+    /// Runs the commands up to `workers` at a time; whether each succeeded.
+    fn exec_all(&self, jobs: &[(usize, ShellCommand)], workers: usize) -> Vec<bool> {
+        let workers = workers.clamp(1, jobs.len().max(1));
+        if workers == 1 {
+            return jobs.iter().map(|(_, cmd)| self.exec(cmd)).collect();
+        }
+        let executor = &self.executor;
+        let timeout = self.timeout();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done: Vec<std::sync::atomic::AtomicBool> = jobs
+            .iter()
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((_, cmd)) = jobs.get(k) else { break };
+                    let ok = match &executor.0 {
+                        Some(f) => f(cmd, &timeout),
+                        None => runner::execute(cmd, &timeout).success,
+                    };
+                    done[k].store(ok, std::sync::atomic::Ordering::Relaxed);
+                });
+            }
+        });
+        done.into_iter().map(|d| d.into_inner()).collect()
     }
 }

@@ -14,7 +14,8 @@
 //!   `Failed to start jail 'J' action 'A': ERROR`);
 //! - each ban: `ban(&info)` on each action, skipping actions whose
 //!   `norestored()` is true for restored tickets (errors: `Failed to
-//!   execute ban jail 'J' action 'A' info '…': ERROR`); a ticket seen again
+//!   execute ban jail 'J' action 'A' info '…': ERROR`); several bans at
+//!   once (one batch of log lines): `ban_many`; a ticket seen again
 //!   long after its ban triggers `consistency_check(None)`, and tickets
 //!   banned before an action's `ban_epoch()` went up are `reban`ned;
 //! - each unban: `unban(&info)`;

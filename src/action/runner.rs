@@ -1,7 +1,12 @@
 //! Running one action command the way fail2ban's `Utils.executeCmd` does:
 //! `/bin/sh -c SCRIPT [VALUES…]` in a new session (so a timeout can kill the
-//! whole process group), stdout and stderr captured, one command at a time
-//! across the process, and fail2ban's log lines for failures.
+//! whole process group), stdout and stderr captured, and fail2ban's log
+//! lines for failures.
+//!
+//! fail2ban runs one command at a time across the process (`_cmd_lock`);
+//! here the caller decides: the ban engine runs the ban commands of one
+//! batch of bans a few at a time ([`super::Action::ban_many`]), everything
+//! else one after the other.
 //!
 //! Unlike Python, output is drained while the command runs (a chatty command
 //! cannot block on a full pipe), and a background child that keeps the pipes
@@ -11,12 +16,9 @@ use super::duration::as_f64;
 use super::escape::ShellCommand;
 use crate::config::tags::py_str;
 use crate::stream::{str_repr, Value};
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The logger fail2ban uses for command execution.
@@ -24,9 +26,6 @@ const TARGET: &str = "fail2ban.utils";
 
 /// Captured output is kept up to this size per stream.
 const MAX_CAPTURE: usize = 1 << 20;
-
-/// fail2ban runs one command at a time (`_cmd_lock`).
-static CMD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Stands in for Python's `id(realCmd)` in log lines: a number that ties
 /// the lines of one execution together.
@@ -75,70 +74,238 @@ fn signal_name(sig: i32) -> String {
     name.to_string()
 }
 
-fn reader(mut stream: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = MAX_CAPTURE.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
+/// A started `/bin/sh`: its pid, a pidfd when the kernel has them, and the
+/// read ends of its stdout and stderr.
+struct Child {
+    pid: libc::pid_t,
+    pidfd: Option<OwnedFd>,
+    pipes: [Option<OwnedFd>; 2],
+    output: [Vec<u8>; 2],
+}
+
+/// A pipe whose ends are both close-on-exec and above 2, so that the
+/// child's dup2 onto 1 and 2 can never overwrite one with the other.
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut owned = fds.map(|fd| {
+        // SAFETY: fresh descriptors from pipe2, owned once each.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    });
+    for fd in &mut owned {
+        if fd.as_raw_fd() < 3 {
+            // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
+            let high = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if high < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: a fresh descriptor, owned once.
+            *fd = unsafe { OwnedFd::from_raw_fd(high) };
+        }
+    }
+    let [r, w] = owned;
+    Ok((r, w))
+}
+
+extern "C" {
+    static environ: *const *mut libc::c_char;
+}
+
+/// Why a spawn failed: the C call that failed and its errno.
+fn spawn_error(call: &str, rc: i32) -> std::io::Error {
+    let e = std::io::Error::from_raw_os_error(rc);
+    std::io::Error::new(e.kind(), format!("{call}: {e}"))
+}
+
+/// Starts `/bin/sh -c SCRIPT [VALUES…]` with `posix_spawn` (a vfork: no
+/// copy of the server's memory map per command, unlike fork) in a new
+/// session (fail2ban's `preexec_fn=os.setsid`, so a timeout can kill the
+/// whole group), stdin from /dev/null, stdout and stderr piped, SIGPIPE and
+/// SIGXFSZ back to default (Python's `restore_signals`), no signal blocked.
+fn spawn(cmd: &ShellCommand) -> std::io::Result<Child> {
+    let to_c = |s: &str| {
+        CString::new(s).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the command contains a NUL byte",
+            )
+        })
+    };
+    let mut args = vec![to_c("/bin/sh")?, to_c("-c")?];
+    for a in cmd.sh_args() {
+        args.push(to_c(&a)?);
+    }
+    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr() as *mut _).collect();
+    argv.push(std::ptr::null_mut());
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the attribute and file-action objects are initialised before
+    // use and destroyed once; every pointer handed to posix_spawn (path,
+    // argv, environ) stays valid for the call, and the descriptors are open.
+    unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let rc = libc::posix_spawn_file_actions_init(&mut fa);
+        if rc != 0 {
+            return Err(spawn_error("posix_spawn_file_actions_init", rc));
+        }
+        let rc = libc::posix_spawnattr_init(&mut attr);
+        if rc != 0 {
+            libc::posix_spawn_file_actions_destroy(&mut fa);
+            return Err(spawn_error("posix_spawnattr_init", rc));
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        let mut default: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut default);
+        libc::sigaddset(&mut default, libc::SIGPIPE);
+        libc::sigaddset(&mut default, libc::SIGXFSZ);
+        let mut rc = libc::posix_spawn_file_actions_addopen(
+            &mut fa,
+            0,
+            c"/dev/null".as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        for (fd, to) in [(&out_w, 1), (&err_w, 2)] {
+            if rc == 0 {
+                rc = libc::posix_spawn_file_actions_adddup2(&mut fa, fd.as_raw_fd(), to);
             }
         }
-        let _ = tx.send(kept);
-    });
-    rx
-}
-
-fn poll(child: &mut Child) -> Option<i32> {
-    match child.try_wait() {
-        Ok(Some(status)) => Some(
-            status
-                .code()
-                .unwrap_or_else(|| -status.signal().unwrap_or(0)),
-        ),
-        _ => None,
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setflags(
+                &mut attr,
+                libc::POSIX_SPAWN_SETSID
+                    | (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            );
+        }
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setsigmask(&mut attr, &none);
+        }
+        if rc == 0 {
+            rc = libc::posix_spawnattr_setsigdefault(&mut attr, &default);
+        }
+        if rc == 0 {
+            rc = libc::posix_spawn(
+                &mut pid,
+                c"/bin/sh".as_ptr(),
+                &fa,
+                &attr,
+                argv.as_ptr(),
+                environ,
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(spawn_error("posix_spawn", rc));
+        }
     }
+    drop((out_w, err_w));
+    for fd in [&out_r, &err_r] {
+        // SAFETY: plain fcntl on our own descriptor.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    // SAFETY: pidfd_open only reads the pid (our unreaped child).
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    Ok(Child {
+        pid,
+        // SAFETY: a fresh descriptor, owned once.
+        pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        pipes: [Some(out_r), Some(err_r)],
+        output: [Vec::new(), Vec::new()],
+    })
 }
 
-/// Waits for the child to exit until `deadline`. A pidfd (Linux 5.3+) wakes
-/// us the moment it exits; without one, a short back-off poll is used.
-fn wait_exit(child: &mut Child, deadline: Instant) -> Option<i32> {
-    // SAFETY: pidfd_open only reads the pid; the descriptor is closed below.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
-    if pidfd >= 0 {
-        let mut code = poll(child);
-        while code.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+impl Child {
+    /// The exit code if the child ended (Python's `returncode`: minus the
+    /// signal number when killed), reaping it.
+    fn try_wait(&mut self) -> Option<i32> {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child, WNOHANG.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r == self.pid {
+            self.pidfd = None;
+            return Some(if libc::WIFSIGNALED(status) {
+                -libc::WTERMSIG(status)
+            } else {
+                libc::WEXITSTATUS(status)
+            });
+        }
+        // Reaped by someone else: Python's Popen.poll then says 0.
+        (r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)).then_some(0)
+    }
+
+    /// Reads what the pipes hold now; a pipe at its end is closed.
+    fn read_pipes(&mut self) {
+        let mut buf = [0u8; 16384];
+        for i in 0..2 {
+            while let Some(fd) = &self.pipes[i] {
+                // SAFETY: reading into a buffer of the given length.
+                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    let room = MAX_CAPTURE.saturating_sub(self.output[i].len());
+                    self.output[i].extend_from_slice(&buf[..(n as usize).min(room)]);
+                    continue;
+                }
+                let e = std::io::Error::last_os_error().kind();
+                if n < 0 && e == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if n == 0 || e != std::io::ErrorKind::WouldBlock {
+                    self.pipes[i] = None;
+                }
                 break;
             }
-            let mut fds = [libc::pollfd {
-                fd: pidfd,
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
-            code = poll(child);
         }
-        // SAFETY: our own descriptor, closed once.
-        unsafe { libc::close(pidfd) };
-        return code;
     }
-    let mut code = poll(child);
-    let mut pause = Duration::from_micros(500);
-    while code.is_none() && Instant::now() < deadline {
-        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-        pause = (pause * 2).min(Duration::from_millis(50));
-        code = poll(child);
+
+    /// Reads the pipes until `until`; returns early with the exit code once
+    /// the child ends (`exit`), or once both pipes are closed (not `exit`).
+    /// Without a pidfd the exit is noticed by a short back-off poll.
+    fn wait(&mut self, exit: bool, until: Instant) -> Option<i32> {
+        let mut pause = Duration::from_micros(500);
+        loop {
+            if exit {
+                if let Some(code) = self.try_wait() {
+                    return Some(code);
+                }
+            } else if self.pipes.iter().all(Option::is_none) {
+                return None;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .pipes
+                .iter()
+                .flatten()
+                .chain(self.pidfd.iter().filter(|_| exit))
+                .map(|fd| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let mut wait = left;
+            if exit && self.pidfd.is_none() {
+                wait = wait.min(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            let ms = (wait.as_micros().div_ceil(1000)).clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: a valid array of pollfd for its length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            self.read_pipes();
+        }
     }
-    code
 }
 
 fn killpg(pgid: i32, sig: i32) {
@@ -161,7 +328,6 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
             ..Outcome::default()
         };
     }
-    let _guard = CMD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let secs = as_f64(timeout).max(0.0);
     let deadline = Instant::now() + Duration::from_secs_f64(secs.min(1e9));
     let mut logged_cmd = false;
@@ -172,24 +338,7 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
         }
     };
 
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .args(cmd.sh_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe; a new session makes the shell the
-    // leader of a process group that killpg can end as a whole.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = match command.spawn() {
+    let mut child = match spawn(cmd) {
         Ok(c) => c,
         Err(e) => {
             log_cmd_err(&mut logged_cmd);
@@ -197,11 +346,9 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
             return Outcome::default();
         }
     };
-    let pgid = child.id() as i32;
-    let out_rx = reader(child.stdout.take().expect("stdout is piped"));
-    let err_rx = reader(child.stderr.take().expect("stderr is piped"));
+    let pgid = child.pid;
 
-    let mut retcode = wait_exit(&mut child, deadline);
+    let mut retcode = child.wait(true, deadline);
     let mut timed_out = false;
     if retcode.is_none() {
         timed_out = true;
@@ -209,17 +356,20 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
         log::error!(target: TARGET, "{id:x} -- timed out after {} seconds.", py_str(timeout));
         killpg(pgid, libc::SIGTERM);
         std::thread::sleep(Duration::from_millis(200));
-        retcode = poll(&mut child);
+        retcode = child.try_wait();
         // fail2ban kills the whole tree even when SIGTERM ended the shell.
         killpg(pgid, libc::SIGKILL);
         std::thread::sleep(Duration::from_millis(200));
         if retcode.is_none() {
-            retcode = poll(&mut child);
+            retcode = child.try_wait();
         }
         if retcode.is_none() {
             // Reap it whenever it goes, so no zombie stays behind.
+            let pid = child.pid;
             std::thread::spawn(move || {
-                let _ = child.wait();
+                let mut status = 0;
+                // SAFETY: a blocking waitpid on our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
             });
         }
     }
@@ -231,12 +381,9 @@ pub fn execute(cmd: &ShellCommand, timeout: &Value) -> Outcome {
     } else {
         deadline.max(Instant::now() + Duration::from_millis(200))
     };
-    let collect = |rx: &mpsc::Receiver<Vec<u8>>| {
-        rx.recv_timeout(grace.saturating_duration_since(Instant::now()))
-            .unwrap_or_default()
-    };
-    let stdout = collect(&out_rx);
-    let stderr = collect(&err_rx);
+    child.wait(false, grace);
+    child.read_pipes();
+    let [stdout, stderr] = std::mem::take(&mut child.output);
 
     let success = retcode == Some(0);
     let level = if success {

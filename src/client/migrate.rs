@@ -173,8 +173,8 @@ pub fn run(conf_dir: &str, settings: &ClientSettings, apply: bool) -> i32 {
     report_bans(&stream, &state);
     let steps = [
         "systemctl stop fail2ban",
-        "install ferroban's binaries in /usr/local/bin (see README)",
-        "install etc/systemd/fail2ban.service as /etc/systemd/system/fail2ban.service",
+        "install ferroban: its .deb (cargo deb; dpkg -i), or its binaries in /usr/local/bin \
+         and etc/systemd/fail2ban.service as /etc/systemd/system/fail2ban.service (see README)",
         "systemctl daemon-reload",
         "systemctl start fail2ban",
     ];

@@ -6,6 +6,7 @@
 pub mod beautify;
 pub mod migrate;
 pub mod pretty;
+pub mod usage;
 
 use crate::cli::CommonArgs;
 use crate::config::{self, ClientSettings, CompileOptions};
@@ -59,8 +60,7 @@ pub fn run(args: Args) -> i32 {
     };
     crate::logging::init_stderr(level);
     if args.common.help {
-        let mut cmd = <Args as clap::CommandFactory>::command();
-        println!("{}", cmd.render_help());
+        print!("{}", usage::usage(&program_name()));
         return 0;
     }
     if args.common.version {
@@ -188,10 +188,7 @@ fn interactive(args: &Args, settings: &ClientSettings, socket: &str) -> i32 {
         match line {
             "exit" | "quit" => return 0,
             "" => {}
-            "help" => {
-                let mut cmd = <Args as clap::CommandFactory>::command();
-                println!("{}", cmd.render_help());
-            }
+            "help" => print!("{}", usage::usage(&program_name())),
             _ => match config::definition::shlex_split(line) {
                 Ok(words) if !words.is_empty() => {
                     process_command(args, settings, socket, words);
@@ -212,11 +209,6 @@ fn process_command(
     mut cmd: Vec<String>,
 ) -> bool {
     match cmd[0].as_str() {
-        "help" => {
-            let mut help = <Args as clap::CommandFactory>::command();
-            println!("{}", help.render_help());
-            true
-        }
         "migrate" => {
             migrate::run(
                 &args.common.conf,
@@ -458,11 +450,27 @@ fn send_value(
     })
 }
 
-/// `fail2ban-client -V` text.
+/// The version text: `-V` gives the bare version of fail2ban we match, which
+/// scripts compare; `--version` says which program this is.
 pub fn version_text() -> String {
+    let short = std::env::args().skip(1).any(|a| a == "-V");
+    if short {
+        return config::reader::FAIL2BAN_VERSION.to_string();
+    }
     format!(
-        "ferroban v{} (compatible with Fail2Ban v{})",
-        env!("CARGO_PKG_VERSION"),
-        config::reader::FAIL2BAN_VERSION
+        "Fail2Ban v{} (ferroban v{})",
+        config::reader::FAIL2BAN_VERSION,
+        env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The name this program was called by, as fail2ban shows it in usage.
+pub fn program_name() -> String {
+    std::env::args()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fail2ban-client".to_string())
 }

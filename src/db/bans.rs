@@ -87,35 +87,43 @@ impl Database {
     /// before running the ban's actions. Matches are cut to `dbmaxmatches`.
     /// The jail row is created when missing, so a ban is never refused.
     pub fn add_ban(&self, ban: &BanRecord) -> Result<(), DbError> {
-        let mut ban = ban.clone();
-        ban.limit_matches(self.max_matches);
-        // As bytes, like fail2ban under Python 3: the column then reads the
-        // same to both tools.
-        let data = to_json(&ban.data).into_bytes();
+        self.add_bans(std::slice::from_ref(ban))
+    }
+
+    /// Stores several bans as [`Database::add_ban`] does, in one durable
+    /// transaction (one sync to the disk for a whole batch of bans).
+    pub fn add_bans(&self, bans: &[BanRecord]) -> Result<(), DbError> {
         let store = || -> rusqlite::Result<()> {
             let tx = self.conn.unchecked_transaction()?;
-            tx.execute(
-                "INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)",
-                [&ban.jail],
-            )?;
-            let values = params![
-                ban.jail,
-                ban.ip,
-                ban.time_of_ban,
-                ban.ban_time,
-                ban.ban_count,
-                data
-            ];
-            tx.execute(
-                &format!("INSERT INTO bans({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
-                values,
-            )?;
-            tx.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO bips({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
-                ),
-                values,
-            )?;
+            for ban in bans {
+                let mut ban = ban.clone();
+                ban.limit_matches(self.max_matches);
+                // As bytes, like fail2ban under Python 3: the column then reads the
+                // same to both tools.
+                let data = to_json(&ban.data).into_bytes();
+                tx.execute(
+                    "INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)",
+                    [&ban.jail],
+                )?;
+                let values = params![
+                    ban.jail,
+                    ban.ip,
+                    ban.time_of_ban,
+                    ban.ban_time,
+                    ban.ban_count,
+                    data
+                ];
+                tx.execute(
+                    &format!("INSERT INTO bans({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+                    values,
+                )?;
+                tx.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO bips({BAN_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+                    ),
+                    values,
+                )?;
+            }
             tx.commit()
         };
         self.durably(store).map_err(DbError::query("store a ban"))
@@ -322,6 +330,27 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(ips("b").len(), 1);
+    }
+
+    #[test]
+    fn a_batch_of_bans_is_stored_whole() {
+        let db = Database::open(":memory:").unwrap();
+        let batch = [
+            rec("a", "192.0.2.1", 1000, -1),
+            rec("b", "192.0.2.2", 1000, -1),
+        ];
+        db.add_bans(&batch).unwrap();
+        let r = Restore::increment(600, None, 10);
+        let all: Vec<(String, String)> = db
+            .current_bans(None, 2000.0, &r)
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.jail, b.ip))
+            .collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all.contains(&("a".into(), "192.0.2.1".into())));
+        assert!(all.contains(&("b".into(), "192.0.2.2".into())));
+        db.add_bans(&[]).unwrap();
     }
 
     #[test]

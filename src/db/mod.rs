@@ -24,7 +24,8 @@
 //!   `get_log` + `LogPosition::resume_at(tail.first_line_hash())`;
 //! - while running: `update_log` after reading, `ban_history` for
 //!   bantime.increment, `add_ban` before a ban is logged and its actions
-//!   run (after the ban manager counted it), `bans_merged` for the `<ipmatches>`-like
+//!   run (after the ban manager counted it; `add_bans` for the bans of one
+//!   batch of log lines, in one transaction), `bans_merged` for the `<ipmatches>`-like
 //!   action tags, `del_ban` on `unbanip` (`del_bans` on `unban --all`;
 //!   expiry deletes nothing), and `purge(now, dbpurgeage)` every hour as
 //!   fail2ban does;

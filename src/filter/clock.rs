@@ -5,8 +5,15 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A day (year, month, day), its UTC offset, and when that was computed.
+type DayOffset = ((i32, u32, u32), i64, std::time::Instant);
+
 thread_local! {
     static LAST_MKTIME: Cell<Option<(CivilTime, i64)>> = const { Cell::new(None) };
+    /// A day (year, month, day) whose local times all have one UTC offset.
+    /// Kept for a minute at most, so a changed zone file is still noticed
+    /// about as soon as with the per-minute cache.
+    static DAY_OFFSET: Cell<Option<DayOffset>> = const { Cell::new(None) };
     static LAST_LOCALTIME: Cell<Option<(i64, CivilTime)>> = const { Cell::new(None) };
 }
 
@@ -51,6 +58,33 @@ impl CivilTime {
         // glibc's mktime re-checks the zone file on every call; log lines come
         // in order, so remembering the last minute avoids almost all calls.
         // Zone offsets change on whole minutes, so the second is added after.
+        // Most days have no zone transition: when midnight and 23:59 have the
+        // same offset, every time of that day has it, and mktime is called
+        // twice per day instead of once per minute.
+        let day = (self.year, self.month, self.day);
+        if let Some((key, offset, since)) = DAY_OFFSET.with(Cell::get) {
+            if key == day && since.elapsed().as_secs() < 60 {
+                return self.as_utc_seconds() - offset;
+            }
+        }
+        let offset_at = |hour, minute| {
+            let t = CivilTime {
+                hour,
+                minute,
+                second: 0,
+                ..*self
+            };
+            let local = t.mktime();
+            (local != -1).then(|| t.as_utc_seconds() - local)
+        };
+        if self.is_valid() {
+            if let (Some(a), Some(b)) = (offset_at(0, 0), offset_at(23, 59)) {
+                if a == b {
+                    DAY_OFFSET.with(|c| c.set(Some((day, a, std::time::Instant::now()))));
+                    return self.as_utc_seconds() - a;
+                }
+            }
+        }
         let minute = CivilTime { second: 0, ..*self };
         LAST_MKTIME.with(|cache| {
             if let Some((key, value)) = cache.get() {
@@ -150,6 +184,7 @@ pub fn init_timezone() {
     // SAFETY: tzset only reads the environment and initialises libc globals.
     unsafe { tzset() }
     LAST_MKTIME.with(|c| c.set(None));
+    DAY_OFFSET.with(|c| c.set(None));
     LAST_LOCALTIME.with(|c| c.set(None));
 }
 

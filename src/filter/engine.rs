@@ -6,13 +6,11 @@
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use fancy_regex::Captures;
-
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
 use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
-use super::regex::{CandidateSet, FilterRegex, FAILURE_ID_GROUPS};
+use super::regex::{CandidateSet, FilterRegex, Scratch, FAILURE_ID_GROUPS};
 
 /// Where "now" comes from: the system clock, or a fixed time (tests).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,13 +86,15 @@ const MLFID_CACHE_SIZE: usize = 100;
 const MLFID_CACHE_SECONDS: f64 = 300.0;
 
 impl MlfidCache {
-    fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let (set_at, data) = self.entries.get(key)?;
+    /// The entry for `key`, moved out: the caller stores the merged data
+    /// back with `update_if_present` (or unsets the key).
+    fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let (set_at, data) = self.entries.get_mut(key)?;
         if now - *set_at > MLFID_CACHE_SECONDS {
             self.unset(key);
             return None;
         }
-        Some(data.clone())
+        Some(std::mem::take(data))
     }
 
     fn set(&mut self, key: &str, data: FailData, now: f64) {
@@ -134,8 +134,17 @@ pub struct Filter {
     pub(crate) dates: DateDetector,
     pub(crate) defaults: DefaultTemplates,
     fail_candidates: CandidateSet,
+    /// Search buffers of the prefregex, failregexes and ignoreregexes.
+    pref_scratch: Option<Scratch>,
+    fail_scratch: Vec<Scratch>,
+    ignore_scratch: Vec<Scratch>,
+    candidates: Vec<bool>,
+    set_scratch: Vec<bool>,
     pub options: MatchOptions,
     pub clock: Clock,
+    /// Whether the line comes from a log already read to its end once
+    /// (fail2ban's `inOperation`): an undated line then happens "now".
+    pub in_operation: bool,
     buffer: Vec<TupleLine>,
     last_date: Option<Stamp>,
     last_time_text: String,
@@ -158,6 +167,11 @@ impl Filter {
     ) -> Filter {
         Filter {
             fail_candidates: CandidateSet::new(&failregex),
+            pref_scratch: prefregex.as_ref().map(FilterRegex::scratch),
+            fail_scratch: failregex.iter().map(FilterRegex::scratch).collect(),
+            ignore_scratch: ignoreregex.iter().map(FilterRegex::scratch).collect(),
+            candidates: Vec::new(),
+            set_scratch: Vec::new(),
             prefregex,
             failregex,
             ignoreregex,
@@ -167,6 +181,7 @@ impl Filter {
             defaults,
             options: MatchOptions::default(),
             clock,
+            in_operation: false,
             buffer: Vec::new(),
             last_date: None,
             last_time_text: String::new(),
@@ -218,10 +233,10 @@ impl Filter {
                     after: line[range.end..].to_string(),
                 };
                 if !tuple.date.is_empty() {
-                    date = self.dates.time_of(&m, self.clock.now_civil());
+                    date = self.dates.time_of(line, &m, self.clock.now_civil());
                     match date {
                         Some(d) => {
-                            self.last_time_text = tuple.date.clone();
+                            self.last_time_text.clone_from(&tuple.date);
                             self.last_date = Some(d);
                         }
                         None => log::error!("findFailure failed to parse timeText: {}", tuple.date),
@@ -251,6 +266,8 @@ impl Filter {
                     after: line.to_string(),
                 };
                 date = self.last_date;
+            } else if self.options.check_find_time && self.in_operation {
+                date = Some(Stamp::Float(now));
             }
         }
         self.find_failure(tuple, date, no_date)
@@ -258,7 +275,7 @@ impl Filter {
 
     /// Processes a line whose date is already known (journal entries).
     pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
-        self.last_time_text = tuple.date.clone();
+        self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(date);
         self.find_failure(tuple, Some(date), false)
     }
@@ -278,10 +295,22 @@ impl Filter {
         s
     }
 
-    /// Searches `text`, reporting a runaway search once per filter.
-    fn search<'t>(&self, regex: &FilterRegex, text: &'t str) -> Option<Captures<'t, str>> {
-        match regex.search(text) {
-            Ok(m) => m,
+    /// fail2ban's `Regex.search` with its bookkeeping of matched lines; a
+    /// runaway search is reported once per filter and counts as no match.
+    fn search_buffer(
+        &mut self,
+        which: RegexRef,
+        text: &str,
+        org: &[TupleLine],
+    ) -> Option<BufferMatch> {
+        let (regex, scratch) = match which {
+            RegexRef::Pref => (self.prefregex.as_ref()?, self.pref_scratch.as_mut()?),
+            RegexRef::Fail(i) => (&self.failregex[i], &mut self.fail_scratch[i]),
+            RegexRef::Ignore(i) => (&self.ignoreregex[i], &mut self.ignore_scratch[i]),
+        };
+        match regex.search_into(text, scratch) {
+            Ok(true) => {}
+            Ok(false) => return None,
             Err(_) => {
                 if !self.abandoned_reported.replace(true) {
                     log::warn!(
@@ -289,21 +318,11 @@ impl Filter {
                         regex.expanded
                     );
                 }
-                None
+                return None;
             }
         }
-    }
-
-    /// fail2ban's `Regex.search` with its bookkeeping of matched lines.
-    fn search_buffer(
-        &mut self,
-        which: RegexRef,
-        text: &str,
-        org: &[TupleLine],
-    ) -> Option<BufferMatch> {
-        let regex = self.regex(which);
-        let m = self.search(regex, text)?;
-        let groups = regex.groups(&m);
+        let spans = &scratch.spans;
+        let groups = regex.groups_of(text, spans);
         if org.len() <= 1 {
             return Some(BufferMatch {
                 groups,
@@ -311,7 +330,7 @@ impl Filter {
                 unmatched: Vec::new(),
             });
         }
-        let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
+        let whole = spans[0].map(|(a, b)| a..b).unwrap_or(0..0);
         // Python: rindex("\n", 0, start + 1) and index("\n", end - 1), on characters.
         let line_start = if text[whole.start..].starts_with('\n') {
             whole.start + 1
@@ -339,7 +358,7 @@ impl Filter {
         let mut matched: Vec<TupleLine> = org[count1..count2].to_vec();
         let mut unmatched: Vec<TupleLine> = org[..count1].to_vec();
         let mut n = 0;
-        for skipped in regex.skipped_lines(&m) {
+        for skipped in regex.skipped_lines_of(text, spans) {
             if let Some(k) = matched[n.min(matched.len())..]
                 .iter()
                 .position(|l| l.without_date() == skipped)
@@ -354,14 +373,6 @@ impl Filter {
             matched,
             unmatched,
         })
-    }
-
-    fn regex(&self, which: RegexRef) -> &FilterRegex {
-        match which {
-            RegexRef::Pref => self.prefregex.as_ref().expect("prefregex present"),
-            RegexRef::Fail(i) => &self.failregex[i],
-            RegexRef::Ignore(i) => &self.ignoreregex[i],
-        }
     }
 
     /// fail2ban's `_ignoreLine`: the index of the last ignoreregex that matched.
@@ -439,7 +450,7 @@ impl Filter {
 
         let mut pre_groups = Fields::default();
         if self.prefregex.is_some() {
-            let t = text.clone().unwrap_or_default();
+            let t = text.take().unwrap_or_default();
             let Some(m) = self.search_buffer(RegexRef::Pref, &t, &org) else {
                 return outcome;
             };
@@ -447,20 +458,27 @@ impl Filter {
             pre_groups = m.groups;
             if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
                 self.buffer = vec![TupleLine::undated(&content)];
-                text = None;
+            } else {
+                text = Some(t);
             }
         }
 
-        let mut candidates: Option<Vec<bool>> = None;
+        // Which failregexes can match the current text (buffers reused per line).
+        let mut may_match = std::mem::take(&mut self.candidates);
+        let mut may_match_valid = false;
         for index in 0..self.failregex.len() {
             let t = match text.take() {
                 Some(t) => t,
                 None => {
-                    candidates = None;
-                    self.buffer_text(&self.buffer.clone())
+                    may_match_valid = false;
+                    self.buffer_text(&self.buffer)
                 }
             };
-            let may_match = candidates.get_or_insert_with(|| self.fail_candidates.candidates(&t));
+            if !may_match_valid {
+                self.fail_candidates
+                    .candidates_into(&t, &mut self.set_scratch, &mut may_match);
+                may_match_valid = true;
+            }
             if !may_match[index] {
                 text = Some(t);
                 continue;
@@ -497,8 +515,8 @@ impl Filter {
                 fields: pre_groups.clone(),
                 ..FailData::default()
             };
-            for (k, v) in found.groups.iter() {
-                fail.fields.insert(k, v.map(String::from));
+            for (k, v) in found.groups.iter_shared() {
+                fail.fields.insert_shared(k, v.map(String::from));
             }
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
@@ -580,18 +598,27 @@ impl Filter {
                     self.mlfid_cache.update_if_present(m, &fail);
                 }
             }
-            for id in ids {
+            let last = ids.len().saturating_sub(1);
+            let mut fail = Some(fail);
+            for (n, id) in ids.into_iter().enumerate() {
+                // The last failure takes the data, the others a copy.
+                let data = if n == last {
+                    fail.take().unwrap_or_default()
+                } else {
+                    fail.clone().unwrap_or_default()
+                };
                 outcome.failures.push(Failure {
                     regex_index: index,
                     id,
                     time: date,
-                    data: fail.clone(),
+                    data,
                 });
             }
             if !self.options.check_all_regex {
                 break;
             }
         }
+        self.candidates = may_match;
         outcome
     }
 
@@ -609,7 +636,7 @@ impl Filter {
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
         let now = clock::now_seconds();
-        let cached = self.mlfid_cache.get(mlfid, now);
+        let cached = self.mlfid_cache.take(mlfid, now);
         let mut users: Option<BTreeSet<String>> = None;
         let mut flags = 0u8;
         if fail.is_set("mlfgained") {
@@ -647,9 +674,9 @@ impl Filter {
                 if flags & CACHED_NOFAIL == 0 && !g.pending {
                     g.matches.clear();
                 }
-                for (k, v) in fail.fields.iter() {
+                for (k, v) in fail.fields.iter_shared() {
                     if let Some(v) = v {
-                        g.fields.insert(k, Some(v.to_string()));
+                        g.fields.insert_shared(k, Some(v.to_string()));
                     }
                 }
                 if flags & FORGET != 0 {
@@ -665,7 +692,8 @@ impl Filter {
                         fail.add_user(&u);
                     }
                     users = fail.users.clone();
-                    self.mlfid_cache.set(mlfid, fail.clone(), now);
+                    // The merged data is stored below (`is_cached_entry`).
+                    self.mlfid_cache.set(mlfid, FailData::default(), now);
                     is_cached_entry = true;
                 }
                 fail

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::stream::float_repr;
 
@@ -99,34 +100,48 @@ pub struct Failure {
 }
 
 /// Named values in insertion order, like a Python dict of match groups.
+/// Names are shared (a regex's group names are allocated once, not per match).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(String, Option<String>)>);
+pub struct Fields(Vec<(Arc<str>, Option<String>)>);
 
 impl Fields {
     /// The value of `name`, if present and not `None`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| &**k == name)
             .and_then(|(_, v)| v.as_deref())
     }
 
     /// Sets `name`, keeping its position when it exists (Python dict semantics).
     pub fn insert(&mut self, name: &str, value: Option<String>) {
+        match self.0.iter_mut().find(|(k, _)| &**k == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((Arc::from(name), value)),
+        }
+    }
+
+    /// [`insert`](Self::insert) with a shared name.
+    pub fn insert_shared(&mut self, name: &Arc<str>, value: Option<String>) {
         match self.0.iter_mut().find(|(k, _)| k == name) {
             Some((_, v)) => *v = value,
-            None => self.0.push((name.to_string(), value)),
+            None => self.0.push((name.clone(), value)),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let pos = self.0.iter().position(|(k, _)| k == name)?;
+        let pos = self.0.iter().position(|(k, _)| &**k == name)?;
         self.0.remove(pos).1
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+        self.0.iter().map(|(k, v)| (&**k, v.as_deref()))
+    }
+
+    /// The entries with their shared names.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&Arc<str>, Option<&str>)> {
+        self.0.iter().map(|(k, v)| (k, v.as_deref()))
     }
 }
 

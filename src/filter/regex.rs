@@ -4,11 +4,13 @@
 //! (fail2ban's `Regex`/`FailRegex` classes).
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use fancy_regex::{Captures, Regex as Compiled, RegexBuilder};
+use fancy_regex::Regex as Compiled;
 
 use super::failure::Fields;
+use super::matcher::Matcher;
+pub use super::matcher::{Group, Groups, Scratch, SearchAbandoned, Span};
 use super::pyregex;
 use super::tags;
 
@@ -46,26 +48,25 @@ impl fmt::Display for RegexError {
 
 impl std::error::Error for RegexError {}
 
-/// A search that was abandoned because it exceeded [`BACKTRACK_LIMIT`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchAbandoned;
-
 /// A compiled filter regex. Clones share the compiled program and its
-/// search caches.
+/// search caches: a regex crate `Regex` clone would get caches of its own,
+/// hundreds of KiB per jail once searched, so the programs sit behind `Arc`.
 #[derive(Debug, Clone)]
 pub struct FilterRegex {
     /// The regex after tag expansion, in Python syntax (what fail2ban shows).
     pub expanded: String,
-    compiled: Compiled,
+    matcher: Matcher,
     group_names: Vec<String>,
+    /// Group names (shared by every match's fields) and numbers.
+    shared_names: Vec<(Arc<str>, usize)>,
+    /// Numbers of the `skiplines*` groups.
+    skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty.
     alternates: Vec<(String, String)>,
-    skiplines_groups: usize,
     /// The pattern in fancy-regex syntax.
     translated: String,
-    /// Text every match must contain, as a literal search (memchr-based in
-    /// the regex crate): lines without it are skipped unsearched.
-    required: Option<Compiled>,
+    /// Text every match must contain: lines without it are skipped unsearched.
+    required: Option<memchr::memmem::Finder<'static>>,
 }
 
 /// A literal run of at least this many characters is worth a prefilter.
@@ -200,18 +201,13 @@ impl FilterRegex {
         if multiline {
             translated = format!("(?m){translated}");
         }
-        let compiled = RegexBuilder::new(translated.as_str())
-            .backtrack_limit(BACKTRACK_LIMIT)
-            .build()
-            .map_err(|e| RegexError::Compile {
+        let matcher = Matcher::new(&translated, Some(BACKTRACK_LIMIT)).map_err(|reason| {
+            RegexError::Compile {
                 regex: expanded.clone(),
-                reason: e.to_string(),
-            })?;
-        let group_names: Vec<String> = compiled
-            .capture_names()
-            .flatten()
-            .map(String::from)
-            .collect();
+                reason,
+            }
+        })?;
+        let group_names: Vec<String> = matcher.names().iter().map(|(n, _)| n.clone()).collect();
         let mut alternates: Vec<(String, String)> = group_names
             .iter()
             .filter_map(|name| {
@@ -227,19 +223,25 @@ impl FilterRegex {
             })
             .collect();
         alternates.sort();
-        let skiplines_groups = group_names
-            .iter()
-            .filter(|n| n.starts_with("skiplines"))
-            .count();
+        // `skiplines0`, `skiplines1`… in that order.
+        let skiplines = (0..)
+            .map_while(|n| matcher.group_index(&format!("skiplines{n}")))
+            .collect();
         let required = required_literal(&expanded)
-            .and_then(|lit| Compiled::new(&fancy_regex::escape(&lit)).ok());
+            .map(|lit| memchr::memmem::Finder::new(lit.as_bytes()).into_owned());
+        let shared_names = matcher
+            .names()
+            .iter()
+            .map(|(n, i)| (Arc::from(n.as_str()), *i))
+            .collect();
         Ok(FilterRegex {
             expanded,
             translated,
-            compiled,
+            shared_names,
+            matcher,
             group_names,
             alternates,
-            skiplines_groups,
+            skiplines,
             required,
         })
     }
@@ -251,22 +253,46 @@ impl FilterRegex {
             .any(|g| FAILURE_ID_GROUPS.contains(&g.as_str()) || g == "mlfid")
     }
 
-    /// Searches `text`.
-    pub fn search<'t>(&self, text: &'t str) -> Result<Option<Captures<'t, str>>, SearchAbandoned> {
+    /// A scratch buffer for [`search_into`](Self::search_into).
+    pub fn scratch(&self) -> Scratch {
+        self.matcher.scratch()
+    }
+
+    /// Searches `text`; on a match `scratch.spans` holds the groups.
+    pub fn search_into(&self, text: &str, scratch: &mut Scratch) -> Result<bool, SearchAbandoned> {
         if let Some(required) = &self.required {
-            if !required.is_match(text).unwrap_or(true) {
-                return Ok(None);
+            if required.find(text.as_bytes()).is_none() {
+                return Ok(false);
             }
         }
-        self.compiled.captures(text).map_err(|_| SearchAbandoned)
+        self.matcher.search_into(text, 0, scratch)
+    }
+
+    /// Searches `text`, returning the groups of a match.
+    pub fn search<'t>(&self, text: &'t str) -> Result<Option<Groups<'t>>, SearchAbandoned> {
+        let mut scratch = self.scratch();
+        if !self.search_into(text, &mut scratch)? {
+            return Ok(None);
+        }
+        Ok(Some(self.matcher.groups_of(text, scratch.spans)))
     }
 
     /// The named groups of a match, with the alternates merged in
-    /// (fail2ban's `getGroups`). Groups that did not take part are absent.
-    pub fn groups(&self, m: &Captures<'_, str>) -> Fields {
+    /// (fail2ban's `getGroups`). Groups that did not take part are `None`.
+    pub fn groups(&self, m: &Groups<'_>) -> Fields {
+        self.groups_of(m.text(), m.spans())
+    }
+
+    /// [`groups`](Self::groups) of a match found by [`search_into`](Self::search_into).
+    pub fn groups_of(&self, text: &str, spans: &[Span]) -> Fields {
         let mut out = Fields::default();
-        for n in &self.group_names {
-            out.insert(n, m.name(n).map(|v| v.as_str().to_string()));
+        for (n, i) in &self.shared_names {
+            let value = spans
+                .get(*i)
+                .copied()
+                .flatten()
+                .map(|(a, b)| text[a..b].to_string());
+            out.insert_shared(n, value);
         }
         for (alt, base) in &self.alternates {
             let value = out.get(alt).filter(|v| !v.is_empty()).map(String::from);
@@ -280,11 +306,16 @@ impl FilterRegex {
     }
 
     /// The lines captured by `<SKIPLINES>` tags in a match.
-    pub fn skipped_lines(&self, m: &Captures<'_, str>) -> Vec<String> {
+    pub fn skipped_lines(&self, m: &Groups<'_>) -> Vec<String> {
+        self.skipped_lines_of(m.text(), m.spans())
+    }
+
+    /// [`skipped_lines`](Self::skipped_lines) of a match found by [`search_into`](Self::search_into).
+    pub fn skipped_lines_of(&self, text: &str, spans: &[Span]) -> Vec<String> {
         let mut joined = String::new();
-        for n in 0..self.skiplines_groups {
-            if let Some(v) = m.name(&format!("skiplines{n}")) {
-                joined.push_str(v.as_str());
+        for i in &self.skiplines {
+            if let Some((a, b)) = spans.get(*i).copied().flatten() {
+                joined.push_str(&text[a..b]);
             }
         }
         joined.lines().map(String::from).collect()
@@ -296,7 +327,8 @@ impl FilterRegex {
 /// `regex::RegexSet` (one automaton), the others are always candidates.
 #[derive(Debug, Clone)]
 pub struct CandidateSet {
-    set: Option<regex::RegexSet>,
+    /// Behind `Arc`: clones share the automaton and its search caches.
+    set: Option<Arc<regex::RegexSet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
 }
@@ -330,8 +362,8 @@ impl CandidateSet {
         let mut patterns = Vec::new();
         let mut slot = Vec::with_capacity(regexes.len());
         for r in regexes {
-            // The regex crate accepts exactly the patterns fancy-regex would hand it whole.
-            if regex::Regex::new(&r.translated).is_ok() {
+            // The regex crate reads exactly the patterns fancy-regex would hand it whole.
+            if r.matcher.is_fast() {
                 slot.push(Some(patterns.len()));
                 patterns.push(r.translated.clone());
             } else {
@@ -344,6 +376,7 @@ impl CandidateSet {
                     .dfa_size_limit(4 << 20)
                     .build()
                     .ok()
+                    .map(Arc::new)
             })
             .flatten();
         if set.is_none() {
@@ -352,17 +385,18 @@ impl CandidateSet {
         CandidateSet { set, slot }
     }
 
-    /// Which regexes may match `text` (`true` for those outside the set).
-    pub fn candidates(&self, text: &str) -> Vec<bool> {
+    /// Which regexes may match `text` (`true` for those outside the set),
+    /// into `out` (one entry per regex; `scratch` is reused between calls).
+    pub fn candidates_into(&self, text: &str, scratch: &mut Vec<bool>, out: &mut Vec<bool>) {
+        out.clear();
         match &self.set {
             Some(set) => {
-                let matched = set.matches(text);
-                self.slot
-                    .iter()
-                    .map(|s| s.is_none_or(|i| matched.matched(i)))
-                    .collect()
+                scratch.clear();
+                scratch.resize(set.len(), false);
+                set.matches_read_at(scratch, text, 0);
+                out.extend(self.slot.iter().map(|s| s.is_none_or(|i| scratch[i])));
             }
-            None => vec![true; self.slot.len()],
+            None => out.resize(self.slot.len(), true),
         }
     }
 }

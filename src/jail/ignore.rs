@@ -156,35 +156,79 @@ fn resolve(name: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// This machine's own addresses (for `ignoreself`).
+/// This machine's own addresses (for `ignoreself`): as in fail2ban, the
+/// addresses its own names resolve to (`localhost`, the host name and its
+/// canonical name), not every interface's address. Kept for five minutes,
+/// as fail2ban caches them.
 pub fn own_addresses() -> Vec<IpAddr> {
-    let mut out = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and free once.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) == 0 {
-            let mut cur = ifap;
-            while !cur.is_null() {
-                let sa = (*cur).ifa_addr;
-                if !sa.is_null() {
-                    match (*sa).sa_family as i32 {
-                        libc::AF_INET => {
-                            let sin = &*(sa as *const libc::sockaddr_in);
-                            out.push(IpAddr::V4(u32::from_be(sin.sin_addr.s_addr).into()));
-                        }
-                        libc::AF_INET6 => {
-                            let sin6 = &*(sa as *const libc::sockaddr_in6);
-                            out.push(IpAddr::V6(sin6.sin6_addr.s6_addr.into()));
-                        }
-                        _ => {}
-                    }
-                }
-                cur = (*cur).ifa_next;
-            }
-            libc::freeifaddrs(ifap);
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static CACHE: Mutex<Option<(Instant, Vec<IpAddr>)>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, ips)) = cache.as_ref() {
+        if at.elapsed() < Duration::from_secs(300) {
+            return ips.clone();
         }
     }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for name in self_names() {
+        for ip in resolve(&name) {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    *cache = Some((Instant::now(), out.clone()));
     out
+}
+
+/// fail2ban's `DNSUtils.getSelfNames`: localhost, the host name and its
+/// canonical (fully qualified) name.
+fn self_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_string()];
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let host = unsafe {
+        if libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            String::new()
+        }
+    };
+    if !host.is_empty() {
+        if let Some(canonical) = canonical_name(&host) {
+            names.push(canonical);
+        }
+        names.push(host);
+    }
+    names.dedup();
+    names
+}
+
+/// The canonical name getaddrinfo gives for `host` (AI_CANONNAME).
+fn canonical_name(host: &str) -> Option<String> {
+    let c_host = std::ffi::CString::new(host).ok()?;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: hints is zeroed apart from the flags; res is freed once.
+    unsafe {
+        let mut hints: libc::addrinfo = std::mem::zeroed();
+        hints.ai_flags = libc::AI_CANONNAME;
+        if libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut res) != 0 {
+            return None;
+        }
+        let name = if res.is_null() || (*res).ai_canonname.is_null() {
+            None
+        } else {
+            Some(
+                std::ffi::CStr::from_ptr((*res).ai_canonname)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        libc::freeaddrinfo(res);
+        name
+    }
 }
 
 /// Runs `ignorecommand` with `<ip>` replaced (escaped); exit status 0 means ignore.

@@ -58,7 +58,28 @@ pub struct Jail {
     pub lines_matched: u64,
     /// The server's database, where bans are stored before their actions run.
     pub db: Option<SharedDb>,
+    /// Inside a batch of log lines ([`Jail::begin_batch`]), and the bans
+    /// made so far that wait for its end.
+    batching: bool,
+    pending: Option<Batch>,
 }
+
+/// Bans made but not yet stored, logged and acted upon, in order.
+#[derive(Default)]
+struct Batch {
+    /// The `Ban` / `already banned` log lines.
+    notices: Vec<String>,
+    /// The database rows of the new bans (restored bans are already there).
+    records: Vec<crate::db::BanRecord>,
+    /// Each new ban and whether it was restored.
+    bans: Vec<(BanInfo, bool)>,
+}
+
+/// How many ban commands of one batch run at the same time. Thousands of
+/// addresses failing together are banned several times faster (shell and
+/// firewall tool start-ups overlap; iptables and nft serialise their own
+/// changes), while a single ban runs alone, as before.
+pub const BAN_WORKERS: usize = 4;
 
 /// The database as the jails share it (one thread: the event loop's).
 pub type SharedDb = std::rc::Rc<std::cell::RefCell<crate::db::Database>>;
@@ -96,6 +117,8 @@ impl Jail {
             lines_read: 0,
             lines_matched: 0,
             db: None,
+            batching: false,
+            pending: None,
         }
     }
 
@@ -192,6 +215,7 @@ impl Jail {
         }
         let name = self.name.clone();
         let Some(engine) = self.engine() else { return };
+        engine.in_operation = in_operation;
         let outcome = engine.process_line(line);
         self.lines_read += 1;
         if !outcome.failures.is_empty() {
@@ -220,7 +244,7 @@ impl Jail {
                 .iter()
                 .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
                 .collect();
-            self.failures.add_failure(
+            let retry = self.failures.add_failure(
                 Failure {
                     fid: id.clone(),
                     ip,
@@ -231,8 +255,12 @@ impl Jail {
                 },
                 1,
             );
-            while let Some(ticket) = self.failures.to_ban(None) {
-                self.ban(BanTicket::from_failures(ticket), now);
+            // As fail2ban's processLineAndAdd: only this id can have become
+            // due, so only its ticket is taken (no scan of every failing id).
+            if retry >= self.failures.max_retry {
+                if let Some(ticket) = self.failures.to_ban(Some(&id)) {
+                    self.ban(BanTicket::from_failures(ticket), now);
+                }
             }
         }
     }
@@ -355,41 +383,89 @@ impl Jail {
             self.increment_ban_time(&mut ticket);
         }
         let fid = ticket.fid.clone();
-        match self.bans.add(ticket, now) {
+        let mut batch = self.pending.take().unwrap_or_default();
+        let new = match self.bans.add(ticket, now) {
             Added::New => {
-                // Stored before it is logged and before the actions run: a
-                // crash at any point cannot lose a ban the log reports.
-                if let (Some(db), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
-                    let record =
-                        crate::db::BanRecord::from_ticket(&self.name, t, self.bans.ban_time());
-                    if let Err(e) = db.borrow().add_ban(&record) {
-                        log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {ip}: {e}", self.name);
-                    }
-                }
                 let prefix = if restored { "Restore " } else { "" };
-                notice(
-                    "fail2ban.actions",
-                    &format!("[{}] {prefix}Ban {ip}", self.name),
-                );
-                let info = self.ban_info(&ip);
-                for a in self.actions.iter_mut() {
-                    if restored && a.norestored() {
-                        continue;
-                    }
-                    if let Err(e) = a.ban(&info) {
-                        log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
-                    }
+                batch
+                    .notices
+                    .push(format!("[{}] {prefix}Ban {ip}", self.name));
+                if let (Some(_), false, Some(t)) = (&self.db, restored, self.bans.get(&fid)) {
+                    batch.records.push(crate::db::BanRecord::from_ticket(
+                        &self.name,
+                        t,
+                        self.bans.ban_time(),
+                    ));
                 }
+                batch.bans.push((self.ban_info(&ip), restored));
                 true
             }
             Added::Prolonged | Added::AlreadyBanned => {
-                notice(
-                    "fail2ban.actions",
-                    &format!("[{}] {ip} already banned", self.name),
-                );
+                batch
+                    .notices
+                    .push(format!("[{}] {ip} already banned", self.name));
                 false
             }
             Added::Expired => false,
+        };
+        if self.batching {
+            self.pending = Some(batch);
+        } else {
+            self.finish_bans(batch);
+        }
+        new
+    }
+
+    /// From now until [`Jail::end_batch`], new bans wait (their storing,
+    /// log lines and actions), so that the bans of one batch of log lines
+    /// are stored in one transaction and their actions run together.
+    pub fn begin_batch(&mut self) {
+        self.batching = true;
+    }
+
+    /// Finishes the bans made since [`Jail::begin_batch`].
+    pub fn end_batch(&mut self) {
+        self.batching = false;
+        if let Some(batch) = self.pending.take() {
+            self.finish_bans(batch);
+        }
+    }
+
+    /// Stores the bans (before they are logged and before their actions
+    /// run: a crash at any point cannot lose a ban the log reports), logs
+    /// them, and runs their actions.
+    fn finish_bans(&mut self, batch: Batch) {
+        if let (Some(db), false) = (&self.db, batch.records.is_empty()) {
+            if let Err(e) = db.borrow().add_bans(&batch.records) {
+                for r in &batch.records {
+                    log::error!(target: "fail2ban.actions", "[{}] cannot store the ban of {}: {e}", self.name, r.ip);
+                }
+            }
+        }
+        for n in &batch.notices {
+            notice("fail2ban.actions", n);
+        }
+        self.run_ban_actions(&batch.bans);
+    }
+
+    /// Each action bans the addresses (all of one action's before the next
+    /// action's), its commands up to [`BAN_WORKERS`] at a time; restored
+    /// bans skip `norestored` actions.
+    fn run_ban_actions(&mut self, bans: &[(BanInfo, bool)]) {
+        if bans.is_empty() {
+            return;
+        }
+        for a in self.actions.iter_mut() {
+            let infos: Vec<&BanInfo> = bans
+                .iter()
+                .filter(|(_, restored)| !(*restored && a.norestored()))
+                .map(|(info, _)| info)
+                .collect();
+            for (info, r) in infos.iter().zip(a.ban_many(&infos, BAN_WORKERS)) {
+                if let Err(e) = r {
+                    log::error!(target: "fail2ban.actions", "Failed to execute ban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+                }
+            }
         }
     }
 
@@ -446,14 +522,38 @@ impl Jail {
         }
     }
 
-    /// Ends the bans whose time is over.
+    /// Ends the bans whose time is over: all logged, then each action
+    /// unbans them, up to [`BAN_WORKERS`] commands at a time (thousands of
+    /// bans made together also end together).
     pub fn expire(&mut self, now: f64) {
         let bantime = self.bans.ban_time();
-        for t in self.bans.take_expired(now) {
-            let mut info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
-            info.failures = t.attempts as u64;
-            info.matches = t.matches.clone();
-            self.run_unban(info);
+        let infos: Vec<BanInfo> = self
+            .bans
+            .take_expired(now)
+            .into_iter()
+            .map(|t| {
+                let mut info = BanInfo::new(&t.fid, t.time, t.ban_time(bantime));
+                info.failures = t.attempts as u64;
+                info.matches = t.matches;
+                info
+            })
+            .collect();
+        if infos.is_empty() {
+            return;
+        }
+        for info in &infos {
+            notice(
+                "fail2ban.actions",
+                &format!("[{}] Unban {}", self.name, info.ip),
+            );
+        }
+        let refs: Vec<&BanInfo> = infos.iter().collect();
+        for a in self.actions.iter_mut() {
+            for (info, r) in refs.iter().zip(a.unban_many(&refs, BAN_WORKERS)) {
+                if let Err(e) = r {
+                    log::error!(target: "fail2ban.actions", "Failed to execute unban jail '{}' action '{}' info '{}': {e}", self.name, a.name(), info.ip);
+                }
+            }
         }
     }
 
@@ -489,9 +589,12 @@ impl Jail {
         };
         match records {
             Ok(records) => {
+                // Restored together: their actions run as one batch.
+                self.begin_batch();
                 for r in records {
                     self.ban(r.to_ticket(), now);
                 }
+                self.end_batch();
             }
             Err(e) => {
                 log::error!(target: "fail2ban.jail", "[{}] cannot read its bans from the database: {e}", self.name)

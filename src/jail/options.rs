@@ -62,21 +62,8 @@ impl Jail {
     }
 
     fn datepattern_value(&self) -> Value {
-        match self.datepattern.as_deref() {
-            None => Value::None,
-            Some(p) if p.trim() == "{^LN-BEG}" => {
-                Value::Tuple(vec![Value::None, Value::str("Default Detectors")])
-            }
-            Some(p) => {
-                let name = match p {
-                    "EPOCH" => "Epoch".to_string(),
-                    "LEPOCH" => "LongEpoch".to_string(),
-                    "TAI64N" => "TAI64N".to_string(),
-                    other => other.replace("%%", "%"),
-                };
-                Value::Tuple(vec![Value::str(p), Value::Str(name)])
-            }
-        }
+        // fail2ban's filter always has a date detector: unset is the defaults.
+        datepattern_answer(self.datepattern.as_deref().unwrap_or(""))
     }
 
     /// `set JAIL OPTION …` (`multiple` for `multi-set`).
@@ -146,6 +133,9 @@ impl Jail {
                 };
                 Ok(Value::str(self.logencoding.as_str()))
             }
+            // fail2ban ignores journal matches on a jail that reads files.
+            "addjournalmatch" if !self.backend.starts_with("systemd") => Ok(Value::List(vec![])),
+            "deljournalmatch" if !self.backend.starts_with("systemd") => Ok(Value::List(vec![])),
             "addjournalmatch" => {
                 self.journalmatch.push(args.iter().map(text).collect());
                 Ok(self.get("journalmatch", &[])?)
@@ -268,6 +258,7 @@ impl Jail {
             "attempt" => {
                 let ip = arg(args, 0)?;
                 let matches: Vec<String> = args[1..].iter().map(text).collect();
+                let fid = ip.clone();
                 let retry = self.failures.add_failure(
                     crate::failure::Failure {
                         fid: ip.clone(),
@@ -279,8 +270,11 @@ impl Jail {
                     },
                     1,
                 );
-                while let Some(t) = self.failures.to_ban(None) {
-                    self.ban(BanTicket::from_failures(t), now);
+                // fail2ban's addAttempt: performBan(ip) once the id is due.
+                if retry >= self.failures.max_retry {
+                    if let Some(t) = self.failures.to_ban(Some(&fid)) {
+                        self.ban(BanTicket::from_failures(t), now);
+                    }
                 }
                 Ok(Value::Int(retry as i64))
             }
@@ -465,5 +459,210 @@ impl Jail {
                 ))
             }
         })
+    }
+}
+
+/// `get JAIL datepattern` as fail2ban's `Filter.getDatePattern` answers it:
+/// "Default Detectors" when the pattern brings in the default templates or
+/// makes more than two, else the first template's pattern (none for the
+/// epoch and TAI64N templates) and name.
+fn datepattern_answer(raw: &str) -> Value {
+    let default = || Value::Tuple(vec![Value::None, Value::str("Default Detectors")]);
+    let patterns: Vec<&str> = raw
+        .split('\n')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let key = |p: &str| {
+        if p.contains('%') {
+            p.to_string()
+        } else {
+            p.to_uppercase()
+        }
+    };
+    let adds_defaults = |p: &&str| {
+        let k = key(p);
+        k == "{^LN-BEG}" || k == "{DEFAULT}" || k.contains("{DATE}")
+    };
+    if patterns.is_empty() || patterns.len() > 2 || patterns.iter().any(adds_defaults) {
+        return default();
+    }
+    let first = patterns[0];
+    let k = key(first);
+    let epoch_pattern = k.contains("{EPOCH}") || k.contains("{LEPOCH}");
+    let special = match k.as_str() {
+        _ if epoch_pattern => Some(first.to_string()),
+        "EPOCH" => Some("Epoch".into()),
+        "LEPOCH" => Some("LongEpoch".into()),
+        "{^LN-BEG}EPOCH" | "^EPOCH" => Some("{^LN-BEG}Epoch".into()),
+        "{^LN-BEG}LEPOCH" | "^LEPOCH" => Some("{^LN-BEG}LongEpoch".into()),
+        "TAI64N" => Some("TAI64N".into()),
+        "{^LN-BEG}TAI64N" | "^TAI64N" => Some("{^LN-BEG}TAI64N".into()),
+        _ => None,
+    };
+    if let Some(name) = special {
+        return Value::Tuple(vec![Value::None, Value::Str(name)]);
+    }
+    let pattern = if k == "{NONE}" { "{UNB}^" } else { first };
+    Value::Tuple(vec![
+        Value::str(pattern),
+        Value::Str(date_template_name(pattern)),
+    ])
+}
+
+/// The name fail2ban's `DatePatternRegex` gives a pattern: each `%` field
+/// replaced by its name (`%Y` is `Year`), `{^LN-BEG}` kept in front when
+/// the pattern does not anchor itself.
+fn date_template_name(pattern: &str) -> String {
+    let (body, line_begin) = if let Some(rest) = pattern.strip_prefix("{UNB}") {
+        (rest, false)
+    } else if let Some(rest) = pattern.strip_prefix("{^LN-BEG}") {
+        (rest, true)
+    } else {
+        (pattern, false)
+    };
+    let mut name = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find('%') {
+        name.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let field = [
+            "ExZ", "Exz", "Exd", "Exm", "ExH", "Exk", "Exl", "ExM", "ExS", "ExY", "Exy",
+        ]
+        .into_iter()
+        .find(|f| after.starts_with(f))
+        .or_else(|| {
+            after
+                .get(..1)
+                .filter(|c| "dfHIGjmMSUwuVyYzAaBbpZ%WcxXkl".contains(*c))
+        });
+        match field {
+            Some(f) => {
+                name.push_str(&date_field_name(f));
+                rest = &after[f.len()..];
+            }
+            None => {
+                name.push('%');
+                rest = after;
+            }
+        }
+    }
+    name.push_str(rest);
+    if line_begin && !anchors_itself(body.trim()) {
+        name.insert_str(0, "{^LN-BEG}");
+    }
+    name
+}
+
+/// fail2ban's `getTimePatternRE` names (`%Exk` is named by a set's random
+/// order in fail2ban; this is one of its two answers).
+fn date_field_name(field: &str) -> String {
+    let named = |f: &str| -> Option<&'static str> {
+        Some(match f {
+            "a" => "DAY",
+            "A" => "DAYNAME",
+            "b" => "MON",
+            "B" => "MONTH",
+            "d" => "Day",
+            "H" => "24hour",
+            "I" => "12hour",
+            "j" => "Yearday",
+            "m" => "Month",
+            "M" => "Minute",
+            "p" => "AMPM",
+            "S" => "Second",
+            "U" | "W" => "Yearweek",
+            "w" => "Weekday",
+            "y" => "Year2",
+            "Y" => "Year",
+            "%" => "%",
+            "z" => "Zone offset",
+            "f" => "Microseconds",
+            "Z" => "Zone name",
+            _ => return None,
+        })
+    };
+    if let Some(n) = named(field) {
+        return n.to_string();
+    }
+    if let Some(n) = field.strip_prefix("Ex").and_then(named) {
+        return format!("Ex{n}");
+    }
+    format!("%{field}")
+}
+
+/// Whether a date pattern starts at the line's beginning by itself
+/// (fail2ban's RE_NO_WRD_BOUND_BEG, after its first `(?flags)` is cut out).
+fn anchors_itself(pattern: &str) -> bool {
+    let mut p = pattern.to_string();
+    if let Some(i) = p.find("(?") {
+        let tail = &p[i + 2..];
+        let n = tail.chars().take_while(|c| c.is_ascii_lowercase()).count();
+        if n > 0 && tail[n..].starts_with(')') {
+            p.replace_range(i..i + 2 + n + 1, "");
+        }
+    }
+    let opens = p.chars().take_while(|&c| c == '(').count();
+    (0..=opens).any(|k| {
+        let rest = &p[k..];
+        let after_flags = rest.strip_prefix("(?").and_then(|t| {
+            let n = t
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .count();
+            (n > 0).then(|| t[n..].strip_prefix(')')).flatten()
+        });
+        [Some(rest), after_flags].into_iter().flatten().any(|r| {
+            r.starts_with('^')
+                || r.trim_start_matches('(').starts_with("**")
+                || r.starts_with("(^")
+                || r.starts_with("(?:^")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers fail2ban 1.0.2's Filter.getDatePattern gave for these patterns.
+    #[test]
+    fn datepattern_answers_match_fail2ban() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("^[^\\[]*\\[({DATE})", None, "Default Detectors"),
+            ("{^LN-BEG}", None, "Default Detectors"),
+            ("%Y\n{^LN-BEG}", None, "Default Detectors"),
+            ("^%b", Some("^%b"), "^MON"),
+            ("(?i)^%b", Some("(?i)^%b"), "(?i)^MON"),
+            ("{NONE}", Some("{UNB}^"), "^"),
+            ("{^LN-BEG}^%b", Some("{^LN-BEG}^%b"), "^MON"),
+            ("{^LN-BEG}(%Y)", Some("{^LN-BEG}(%Y)"), "{^LN-BEG}(Year)"),
+            ("^EPOCH", None, "{^LN-BEG}Epoch"),
+            ("LEPOCH", None, "LongEpoch"),
+            ("epoch", None, "Epoch"),
+            ("{^LN-BEG}TAI64N", None, "{^LN-BEG}TAI64N"),
+            ("x{EPOCH}", None, "x{EPOCH}"),
+            ("  %Y  ", Some("%Y"), "Year"),
+            ("%Y-%m-%d\n%H:%M", Some("%Y-%m-%d"), "Year-Month-Day"),
+            (
+                "%d/%b[^/]*/%Y:%H:%M:%S %z",
+                Some("%d/%b[^/]*/%Y:%H:%M:%S %z"),
+                "Day/MON[^/]*/Year:24hour:Minute:Second Zone offset",
+            ),
+            (
+                "{^LN-BEG}%ExY-%m-%d",
+                Some("{^LN-BEG}%ExY-%m-%d"),
+                "{^LN-BEG}ExYear-Month-Day",
+            ),
+            ("%%Y %Y", Some("%%Y %Y"), "%Y Year"),
+            ("{UNB}%Y-%m-%d", Some("{UNB}%Y-%m-%d"), "Year-Month-Day"),
+        ];
+        for (raw, pattern, name) in cases {
+            let want = Value::Tuple(vec![
+                pattern.map(Value::str).unwrap_or(Value::None),
+                Value::str(*name),
+            ]);
+            assert_eq!(datepattern_answer(raw), want, "{raw:?}");
+        }
     }
 }

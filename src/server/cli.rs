@@ -39,8 +39,10 @@ pub fn main() -> i32 {
         }
     };
     if args.common.help {
-        let mut cmd = <Args as clap::CommandFactory>::command();
-        println!("{}", cmd.render_help());
+        print!(
+            "{}",
+            crate::client::usage::usage(&crate::client::program_name())
+        );
         return 0;
     }
     if args.common.version {

@@ -5,7 +5,7 @@
 use super::state::{now, State};
 use crate::watch::journal::{JournalMatches, JournalReader, JournalStart};
 use crate::watch::{Backend, Encoding, FileOptions, JailId, Lines, StartAt, Watcher};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The watcher and which jail each of its jail ids stands for.
 pub struct Watching {
@@ -14,6 +14,11 @@ pub struct Watching {
     next_id: usize,
     /// The `systemd` jails' journal readers.
     pub journals: Vec<Journal>,
+    /// Files "in operation" (fail2ban's `inOperation`): followed from their
+    /// end, or read to their end once after lines were found in them.
+    /// Until then, as on fail2ban's first read, entries older than findtime
+    /// are skipped; afterwards odd times count as now.
+    in_operation: HashSet<crate::watch::FileId>,
 }
 
 /// One `systemd` jail's journal reader, and how to start it again.
@@ -45,6 +50,7 @@ impl Watching {
             names: HashMap::new(),
             next_id: 0,
             journals: Vec::new(),
+            in_operation: HashSet::new(),
         })
     }
 
@@ -66,6 +72,9 @@ impl Watching {
     pub fn remove(&mut self, jail: &str) {
         self.journals.retain(|j| j.jail != jail);
         if let Some(id) = self.id_of(jail) {
+            for f in self.watcher.files_of(id) {
+                self.in_operation.remove(&f);
+            }
             self.watcher.remove_jail(id);
             self.names.remove(&id.0);
         }
@@ -116,6 +125,7 @@ pub fn start_jail(state: &mut State, jail: &str) {
                 // A file read from its head resumes where the database says
                 // the last run stopped, if it is still the same file.
                 if tail {
+                    w.in_operation.insert(file);
                     return;
                 }
                 let Some(db) = db.as_ref() else { return };
@@ -138,7 +148,7 @@ pub fn start_jail(state: &mut State, jail: &str) {
         };
         let batch = w.read_available();
         let more = w.watcher.has_backlog();
-        deliver(state, batch, false);
+        deliver(state, batch);
         if !more {
             break;
         }
@@ -216,9 +226,11 @@ fn pump_journals(state: &mut State) {
     let t = now();
     for (jail, lines) in delivered {
         if let Some(j) = state.jails.get_mut(&jail) {
+            j.begin_batch();
             for line in &lines {
                 j.process_line(line, t, true);
             }
+            j.end_batch();
         }
     }
 }
@@ -235,25 +247,31 @@ pub fn fds(state: &State) -> Vec<i32> {
         .collect()
 }
 
-/// Hands delivered lines to their jails, then stores how far each file was
-/// read (fail2ban's `updateLog`).
-pub fn deliver(state: &mut State, batch: Vec<Lines>, in_operation: bool) {
+/// Hands delivered lines to their jails, each file's "in operation" or not
+/// (see [`Watching`]), then stores how far each file was read (fail2ban's
+/// `updateLog`).
+pub fn deliver(state: &mut State, batch: Vec<Lines>) {
     let t = now();
     let read: Vec<(crate::watch::FileId, usize)> =
         batch.iter().map(|l| (l.file, l.jail.0)).collect();
     for lines in batch {
-        let Some(name) = state
-            .watching
-            .as_ref()
-            .and_then(|w| w.names.get(&lines.jail.0))
-            .cloned()
-        else {
+        let Some(w) = state.watching.as_mut() else {
+            return;
+        };
+        let Some(name) = w.names.get(&lines.jail.0).cloned() else {
             continue;
         };
+        let in_operation = w.in_operation.contains(&lines.file);
+        if !lines.lines.is_empty() && !w.watcher.is_backlogged(lines.file) {
+            w.in_operation.insert(lines.file);
+        }
         if let Some(j) = state.jails.get_mut(&name) {
+            // The bans these lines make run their actions together.
+            j.begin_batch();
             for line in &lines.lines {
                 j.process_line(line, t, in_operation);
             }
+            j.end_batch();
         }
     }
     let Some(w) = state.watching.as_ref() else {
@@ -287,6 +305,6 @@ pub fn pump(state: &mut State) {
         return;
     };
     let batch = w.read_available();
-    deliver(state, batch, true);
+    deliver(state, batch);
     pump_journals(state);
 }

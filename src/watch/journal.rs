@@ -15,7 +15,7 @@ use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 
 use super::encoding::Encoding;
 use super::error::WatchError;
-use super::json::{self, Json};
+use crate::json::{self, Json};
 
 const LOG: &str = "fail2ban.filtersystemd";
 

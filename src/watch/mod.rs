@@ -15,7 +15,6 @@ pub mod encoding;
 pub mod error;
 pub mod inotify;
 pub mod journal;
-mod json;
 mod reader;
 pub mod sha1;
 pub mod tail;

@@ -63,7 +63,6 @@ pub struct FileTail {
     last_size: u64,
     decode_warned: bool,
     absent_logged: bool,
-    buf: Vec<u8>,
 }
 
 /// Options for opening a [`FileTail`].
@@ -129,7 +128,6 @@ impl FileTailBuilder {
             last_size: 0,
             decode_warned: false,
             absent_logged: false,
-            buf: Vec::new(),
         };
         match File::open(&tail.path) {
             Ok(file) => {
@@ -302,9 +300,6 @@ impl FileTail {
     /// of the current file. Returns whether more is left to read (call again
     /// without waiting for an event).
     pub fn read_lines(&mut self, out: &mut Vec<String>, budget: usize) -> Result<bool, WatchError> {
-        if self.buf.len() != CHUNK {
-            self.buf = vec![0u8; CHUNK];
-        }
         // Seen before draining the old files: a single writer that has moved
         // on to the new file has finished writing the old one.
         let current_has_data = match &self.current {
@@ -508,7 +503,12 @@ impl FileTail {
         budget: usize,
         out: &mut Vec<String>,
     ) -> io::Result<usize> {
-        let mut buf = std::mem::take(&mut self.buf);
+        // One read buffer per thread, not per file: a server tails hundreds
+        // of files, and 64 KiB each would be most of its memory.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut buf = SCRATCH.with(|s| s.take());
         if buf.len() != CHUNK {
             buf = vec![0u8; CHUNK];
         }
@@ -539,7 +539,7 @@ impl FileTail {
                 log::warn!(target: LOG, "Skipping a line of more than {max_line} bytes ({len} seen) at offset {offset} of {}", path.display());
             }
         });
-        self.buf = buf;
+        SCRATCH.with(|s| s.replace(buf));
         res
     }
 }

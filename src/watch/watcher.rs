@@ -373,6 +373,11 @@ impl Watcher {
         !self.dirty.is_empty()
     }
 
+    /// Whether this file has more to read right now (it was not read to its end).
+    pub fn is_backlogged(&self, id: FileId) -> bool {
+        self.dirty.contains(&id)
+    }
+
     /// When [`Watcher::poll_due`] next has work.
     pub fn next_deadline(&self) -> Instant {
         let mut t = self.next_sweep.min(self.next_fast);

@@ -1,31 +1,72 @@
-//! Private network namespaces for tests that touch a firewall (never the
-//! host's): a namespace held open by a `sleep` this test started, commands
-//! run inside it through `nsenter`, and the host's rules to compare before
-//! and after.
+//! Private network namespaces for the tests that run real firewalls and real
+//! servers (never the host's): processes that hold a namespace open and are
+//! killed by PID when dropped, commands and threads run inside one, and a
+//! dump of the host's rules to prove they did not change.
 
-use std::process::{Child, Command, Output};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// Fails the test unless it runs as root with `tools` installed.
-pub fn require_root_and(tools: &[&str]) {
+/// Whether the test runs as root (namespaces and firewalls need it).
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `tool` is an executable path or a command found in PATH.
+pub fn have_tool(tool: &str) -> bool {
+    if tool.starts_with('/') {
+        return Path::new(tool).exists();
+    }
+    Command::new("which")
+        .arg(tool)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Fails the test unless it runs as root and every tool is installed.
+pub fn require_root_and_tools(tools: &[&str]) {
+    assert!(
+        is_root(),
         "this test needs root (CI runs as root) for network namespaces"
     );
     for tool in tools {
-        let found = Command::new("which")
-            .arg(tool)
-            .output()
-            .is_ok_and(|o| o.status.success());
         assert!(
-            found,
+            have_tool(tool),
             "{tool} is needed (apt-get install iptables nftables util-linux)"
         );
     }
 }
 
-/// The host's rules (iptables, ip6tables, nft), to check they never change.
+/// The namespace file `kind` (net, mnt, pid_for_children…) of process `pid`.
+pub fn ns_path(pid: u32, kind: &str) -> String {
+    format!("/proc/{pid}/ns/{kind}")
+}
+
+fn ns_id(pid: u32, kind: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_link(ns_path(pid, kind)).ok()
+}
+
+/// `tool args` inside the network namespace of process `pid`; its stdout.
+/// Fails the test when the command fails.
+pub fn firewall_in(pid: u32, tool: &str, args: &[&str]) -> String {
+    let o = Command::new("nsenter")
+        .arg(format!("--net={}", ns_path(pid, "net")))
+        .arg(tool)
+        .args(args)
+        .output()
+        .expect("nsenter runs");
+    assert!(
+        o.status.success(),
+        "{tool} {args:?} in the namespace: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The host's iptables, ip6tables and nftables rules (read only).
 pub fn host_rules() -> String {
     let run = |tool: &str, args: &[&str]| {
         Command::new(tool)
@@ -37,57 +78,106 @@ pub fn host_rules() -> String {
     run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
 }
 
-/// A new network namespace, alive as long as this value: its holder
-/// process (a `sleep` under `unshare --net`) is ended by PID on drop.
-pub struct NetNs {
-    holder: Child,
-}
+/// A process of ours that keeps a namespace alive; killed by PID (and
+/// waited for) when dropped.
+pub struct Holder(pub Child);
 
-impl NetNs {
-    pub fn new() -> NetNs {
-        let holder = Command::new("unshare")
-            .args(["--net", "sleep", "600"])
-            .spawn()
-            .expect("unshare runs");
-        let ns = NetNs { holder };
-        // The holder is in its namespace once its link differs from ours.
-        let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-        super::wait_for("the new network namespace", || {
-            std::fs::read_link(ns.path()).is_ok_and(|l| l != own)
+impl Holder {
+    /// A new, empty network namespace (loopback up).
+    pub fn new_net() -> Holder {
+        let h = Holder::spawn(
+            Command::new("unshare").args(["--net", "sleep", "3600"]),
+            &["net"],
+        );
+        h.run(&["ip", "link", "set", "lo", "up"]);
+        h
+    }
+
+    /// A holder inside the network namespace of process `pid`, so that the
+    /// namespace outlives that process.
+    pub fn join_net(pid: u32) -> Holder {
+        let h = Holder(
+            Command::new("nsenter")
+                .arg(format!("--net={}", ns_path(pid, "net")))
+                .args(["sleep", "3600"])
+                .spawn()
+                .expect("nsenter runs"),
+        );
+        let target = ns_id(pid, "net");
+        assert!(target.is_some(), "process {pid} has no network namespace");
+        h.wait_until("the namespace holder", || ns_id(h.pid(), "net") == target);
+        h
+    }
+
+    /// Runs `cmd` (an `unshare` that makes the namespaces `kinds`) and waits
+    /// until it is in them, so that nothing is ever run in the host's.
+    pub fn spawn(cmd: &mut Command, kinds: &[&str]) -> Holder {
+        let h = Holder(cmd.spawn().expect("unshare runs"));
+        let me = std::process::id();
+        h.wait_until("the new namespaces", || {
+            kinds
+                .iter()
+                .all(|k| ns_id(h.pid(), k).is_some_and(|id| Some(id) != ns_id(me, k)))
         });
-        ns
+        h
     }
 
-    /// The namespace's file, for `nsenter --net=`.
-    pub fn path(&self) -> String {
-        format!("/proc/{}/ns/net", self.holder.id())
+    fn wait_until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
-    /// `program args…` run inside the namespace.
-    pub fn command(&self, program: &str) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.path())).arg(program);
-        c
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
-    /// Runs `program args…` inside the namespace and returns its output.
-    pub fn run(&self, program: &str, args: &[&str]) -> Output {
-        self.command(program)
-            .args(args)
-            .output()
-            .expect("nsenter runs")
+    /// `args` run in this network namespace; fails the test if it fails.
+    pub fn run(&self, args: &[&str]) -> String {
+        firewall_in(self.pid(), args[0], &args[1..])
     }
 
-    /// `iptables -S CHAIN` inside the namespace (empty when there is no chain).
-    pub fn chain(&self, chain: &str) -> String {
-        let o = self.run("iptables", &["-w", "-S", chain]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
+    /// Runs `f` on a thread that has joined this network namespace (only
+    /// that thread: sockets it opens live there).
+    pub fn in_net<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_in_net(f).join().expect("namespace thread")
+    }
+
+    /// `in_net` without waiting: the thread's handle.
+    pub fn spawn_in_net<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let ns = std::fs::File::open(ns_path(self.pid(), "net")).expect("namespace file");
+        std::thread::spawn(move || {
+            // SAFETY: setns on a valid namespace descriptor changes only
+            // this thread's network namespace.
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
     }
 }
 
-impl Drop for NetNs {
+impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+/// A veth pair from the namespace of `a` (named `a_name`, address
+/// `a_addr`) to that of `b` (`b_name`, `b_addr`); addresses in CIDR form.
+/// Made inside `a`'s namespace, so the host's links never change.
+pub fn veth(a: &Holder, a_name: &str, a_addr: &str, b: &Holder, b_name: &str, b_addr: &str) {
+    let b_pid = b.pid().to_string();
+    a.run(&[
+        "ip", "link", "add", a_name, "type", "veth", "peer", "name", b_name, "netns", &b_pid,
+    ]);
+    a.run(&["ip", "addr", "add", a_addr, "dev", a_name]);
+    a.run(&["ip", "link", "set", a_name, "up"]);
+    b.run(&["ip", "addr", "add", b_addr, "dev", b_name]);
+    b.run(&["ip", "link", "set", b_name, "up"]);
 }

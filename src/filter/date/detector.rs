@@ -4,14 +4,13 @@
 //! template reordering), because the order decides which date wins.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-
-use fancy_regex::Captures;
+use std::sync::{Arc, OnceLock};
 
 use super::strptime::YearRange;
 use super::template::{DatePatternError, DateTemplate, LINE_BEGIN};
 use crate::filter::clock::{self, CivilTime};
 use crate::filter::failure::Stamp;
+use crate::filter::matcher::{Scratch, Span};
 
 /// fail2ban's default date patterns, in its order.
 const DEFAULT_PATTERNS: &[&str] = &[
@@ -37,8 +36,16 @@ const DEFAULT_PATTERNS: &[&str] = &[
 /// The templates built from fail2ban's default patterns, plus their
 /// line-anchored twins (which come first and weigh 100). Cloning shares the
 /// compiled templates.
+///
+/// A cheap handle: the templates are compiled on first use, so a process
+/// whose filters all have their own `datepattern` never compiles them.
 #[derive(Clone)]
 pub struct DefaultTemplates {
+    years: YearRange,
+    built: Arc<OnceLock<BuiltDefaults>>,
+}
+
+struct BuiltDefaults {
     plain: Vec<Arc<DateTemplate>>,
     with_anchored: Vec<Arc<DateTemplate>>,
     /// fail2ban's pattern-cache keys of the anchored twins.
@@ -46,22 +53,49 @@ pub struct DefaultTemplates {
 }
 
 impl DefaultTemplates {
-    /// The templates for `years`, compiled once per process and shared by
-    /// every filter (compiling them costs megabytes and milliseconds, and a
-    /// server has one filter per jail).
+    /// The templates for `years`, compiled at most once per process and
+    /// shared by every filter (compiling them costs megabytes and
+    /// milliseconds, and a server has one filter per jail).
     pub fn shared(years: YearRange) -> DefaultTemplates {
-        static CACHE: std::sync::Mutex<Vec<(YearRange, DefaultTemplates)>> =
-            std::sync::Mutex::new(Vec::new());
+        static CACHE: std::sync::Mutex<Vec<DefaultTemplates>> = std::sync::Mutex::new(Vec::new());
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, t)) = cache.iter().find(|(y, _)| *y == years) {
+        if let Some(t) = cache.iter().find(|t| t.years == years) {
             return t.clone();
         }
         let t = DefaultTemplates::new(years);
-        cache.push((years, t.clone()));
+        cache.push(t.clone());
         t
     }
 
+    /// Templates of their own (not shared), compiled on first use.
     pub fn new(years: YearRange) -> DefaultTemplates {
+        DefaultTemplates {
+            years,
+            built: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn built(&self) -> &BuiltDefaults {
+        self.built.get_or_init(|| BuiltDefaults::new(self.years))
+    }
+
+    fn plain(&self) -> &[Arc<DateTemplate>] {
+        &self.built().plain
+    }
+
+    fn with_anchored(&self) -> &[Arc<DateTemplate>] {
+        &self.built().with_anchored
+    }
+
+    /// Whether `key` is the pattern-cache key of an anchored default twin.
+    fn is_anchored_key(&self, key: &str) -> bool {
+        // Every such key starts with the marker: no need to compile for others.
+        key.starts_with("{^LN-BEG}") && self.built().anchored_keys.iter().any(|k| k == key)
+    }
+}
+
+impl BuiltDefaults {
+    fn new(years: YearRange) -> BuiltDefaults {
         let plain: Vec<Arc<DateTemplate>> = DEFAULT_PATTERNS
             .iter()
             .map(|p| {
@@ -88,7 +122,7 @@ impl DefaultTemplates {
         }
         let mut with_anchored = anchored;
         with_anchored.extend(plain.iter().cloned());
-        DefaultTemplates {
+        BuiltDefaults {
             plain,
             with_anchored,
             anchored_keys,
@@ -104,6 +138,31 @@ fn anchored_twin(
     wrap: &dyn Fn(&str) -> String,
 ) -> Result<DateTemplate, DatePatternError> {
     DateTemplate::from_pattern(&wrap(template.anchor_source()), years)
+}
+
+/// The template for a user's `datepattern`. fail2ban caches templates by
+/// `key` process-wide, and gives the anchored default twins weight 100: a
+/// datepattern with the same key is that same object, weight included.
+/// Sharing it also shares its regex caches among the jails that use it.
+fn shared_template(
+    pattern: &str,
+    key: &str,
+    years: YearRange,
+    defaults: &DefaultTemplates,
+) -> Result<Arc<DateTemplate>, DatePatternError> {
+    type Entry = (String, YearRange, Arc<DateTemplate>);
+    static CACHE: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, t)) = cache.iter().find(|(k, y, _)| k == key && *y == years) {
+        return Ok(t.clone());
+    }
+    let mut t = DateTemplate::from_pattern(pattern, years)?;
+    if defaults.is_anchored_key(key) {
+        t.weight = 100.0;
+    }
+    let t = Arc::new(t);
+    cache.push((key.to_string(), years, t.clone()));
+    Ok(t)
 }
 
 /// A template in one detector, with that detector's statistics.
@@ -128,16 +187,17 @@ struct Boundary {
     at: Option<char>,
 }
 
-/// A date found in a line.
-pub struct DateMatch<'t> {
-    pub captures: Captures<'t, str>,
+/// A date found in a line; its groups stay in the detector until the next search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateMatch {
     pub template_index: usize,
+    date: (usize, usize),
 }
 
-impl DateMatch<'_> {
+impl DateMatch {
     /// Byte range of the date text (group 1) in the line.
     pub fn date_range(&self) -> std::ops::Range<usize> {
-        self.captures.get(1).map(|m| m.range()).unwrap_or(0..0)
+        self.date.0..self.date.1
     }
 }
 
@@ -153,6 +213,8 @@ pub struct DateDetector {
     /// logtimezone as minutes east of UTC.
     pub default_tz: Option<i32>,
     years: YearRange,
+    /// Search buffers; after a match, `scratch.spans` are its groups.
+    scratch: Scratch,
 }
 
 fn char_before(line: &str, pos: usize) -> Option<char> {
@@ -183,6 +245,7 @@ impl DateDetector {
             first_unused: 0,
             default_tz: None,
             years,
+            scratch: Scratch::default(),
         }
     }
 
@@ -212,7 +275,7 @@ impl DateDetector {
     /// Adds the default templates; `line_begin_only` keeps only the anchored ones.
     pub fn add_default_templates(&mut self, defaults: &DefaultTemplates, line_begin_only: bool) {
         let ignore = !self.slots.is_empty();
-        for t in &defaults.with_anchored {
+        for t in defaults.with_anchored() {
             if line_begin_only && t.flags & LINE_BEGIN == 0 {
                 continue;
             }
@@ -244,7 +307,7 @@ impl DateDetector {
             }
             _ if key.contains("{DATE}") => {
                 let ignore = !self.slots.is_empty();
-                for t in &defaults.plain {
+                for t in defaults.plain() {
                     let wrapped = anchored_twin(t, self.years, &|s| {
                         replace_date_marker(pattern, &DateTemplate::unbound_pattern(s))
                     })?;
@@ -253,14 +316,8 @@ impl DateDetector {
                 Ok(())
             }
             _ => {
-                let mut t = DateTemplate::from_pattern(pattern, self.years)?;
-                // fail2ban caches templates by this key process-wide, and gives
-                // the anchored default twins weight 100: a datepattern with the
-                // same key is that same object, weight included.
-                if defaults.anchored_keys.contains(&key) {
-                    t.weight = 100.0;
-                }
-                self.push(Arc::new(t), false)
+                let t = shared_template(pattern, &key, self.years, defaults)?;
+                self.push(t, false)
             }
         }
     }
@@ -279,17 +336,21 @@ impl DateDetector {
     }
 
     /// Finds the date in `line` (fail2ban's `matchTime`).
-    pub fn match_time<'t>(&mut self, line: &'t str) -> Option<DateMatch<'t>> {
+    pub fn match_time(&mut self, line: &str) -> Option<DateMatch> {
         let count = self.slots.len();
-        let mut matched: Option<(Captures<'t, str>, usize)> = None;
-        let mut best: Option<(Captures<'t, str>, usize, usize, usize)> = None;
+        // The winning template, with the groups of its match when they are
+        // not in `self.scratch` (a candidate kept while others were tried).
+        let mut matched: Option<(usize, Option<Vec<Span>>)> = None;
+        let mut best: Option<(Vec<Span>, usize, usize, usize)> = None;
         let mut skip_in_search = usize::MAX;
         let i = self.last_index;
         if i < count {
             let template = self.slots[i].template.clone();
-            let m = if template.is_line_anchored() {
+            let found = if template.is_line_anchored() {
                 skip_in_search = i;
-                template.search(line, 0, line.len())
+                template
+                    .search_into(line, 0, line.len(), &mut self.scratch)
+                    .is_some()
             } else {
                 let (start, end) = (self.last_start, self.last_end);
                 let start_ok = char_before(line, start.pos) == start.before
@@ -299,21 +360,25 @@ impl DateDetector {
                     || (char_before(line, end.pos) == end.before
                         && !end.before.is_some_and(char::is_alphanumeric));
                 if start_ok && end_ok {
-                    template.search(line, start.pos, end.pos)
+                    template
+                        .search_into(line, start.pos, end.pos, &mut self.scratch)
+                        .is_some()
                 } else {
                     skip_in_search = i;
-                    template.search(line, 0, line.len())
+                    template
+                        .search_into(line, 0, line.len(), &mut self.scratch)
+                        .is_some()
                 }
             };
-            if let Some(m) = m {
-                let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
+            if found {
+                let (ws, we) = self.scratch.spans[0].unwrap_or((0, 0));
                 if count == 1
                     || template.is_line_anchored()
-                    || (whole.start == self.last_start.pos && whole.end == self.last_end.pos)
+                    || (ws == self.last_start.pos && we == self.last_end.pos)
                 {
-                    matched = Some((m, i));
+                    matched = Some((i, None));
                 } else {
-                    best = Some((m, whole.start, whole.end, i));
+                    best = Some((self.scratch.spans.clone(), ws, we, i));
                 }
             }
         }
@@ -325,56 +390,68 @@ impl DateDetector {
                     continue;
                 }
                 let template = self.slots[idx].template.clone();
-                if let Some(m) = template.search(line, 0, line.len()) {
-                    let distance = m.get(0).map(|g| g.start()).unwrap_or(0);
-                    let end = m.get(0).map(|g| g.end()).unwrap_or(0);
+                if template
+                    .search_into(line, 0, line.len(), &mut self.scratch)
+                    .is_some()
+                {
+                    let (distance, end) = self.scratch.spans[0].unwrap_or((0, 0));
                     if idx + 1 >= count || template.is_line_anchored() {
-                        matched = Some((m, idx));
+                        matched = Some((idx, None));
                         break;
                     }
                     if distance == 0
                         && self.slots[idx].hits > 0
                         && self.slots[idx + 1].template.match_count() == 0
                     {
-                        matched = Some((m, idx));
+                        matched = Some((idx, None));
                         break;
                     }
                     if distance > self.slots[idx].distance || distance > self.last_start.pos {
                         if best.as_ref().is_none_or(|b| distance < b.1) {
-                            best = Some((m, distance, end, idx));
+                            best = Some((self.scratch.spans.clone(), distance, end, idx));
                         }
                         idx += 1;
                         continue;
                     }
-                    matched = Some((m, idx));
+                    matched = Some((idx, None));
                     break;
                 }
                 idx += 1;
             }
             if matched.is_none() {
-                if let Some((m, _, _, idx)) = best {
-                    matched = Some((m, idx));
+                if let Some((spans, _, _, idx)) = best {
+                    matched = Some((idx, Some(spans)));
                 }
             }
         }
-        let (captures, i) = matched?;
-        let whole = captures.get(0).map(|g| g.range()).unwrap_or(0..0);
+        let (i, kept) = matched?;
+        if let Some(spans) = kept {
+            self.scratch.spans = spans;
+        }
+        let whole = self.scratch.spans[0].unwrap_or((0, 0));
+        let date = self
+            .scratch
+            .spans
+            .get(1)
+            .copied()
+            .flatten()
+            .unwrap_or((0, 0));
         let slot = &mut self.slots[i];
         slot.hits += 1;
         slot.last_used = clock::now_seconds();
-        slot.distance = whole.start;
+        slot.distance = whole.0;
         if self.first_unused == i {
             self.first_unused += 1;
         }
         self.last_start = Boundary {
-            pos: whole.start,
-            before: char_before(line, whole.start),
-            at: char_at(line, whole.start),
+            pos: whole.0,
+            before: char_before(line, whole.0),
+            at: char_at(line, whole.0),
         };
         self.last_end = Boundary {
-            pos: whole.end,
-            before: char_before(line, whole.end),
-            at: char_at(line, whole.end),
+            pos: whole.1,
+            before: char_before(line, whole.1),
+            at: char_at(line, whole.1),
         };
         let mut index = i;
         if i != 0 && i != self.last_index {
@@ -382,17 +459,17 @@ impl DateDetector {
         }
         self.last_index = index;
         Some(DateMatch {
-            captures,
             template_index: index,
+            date,
         })
     }
 
-    /// The time of a date found by [`match_time`](Self::match_time), or `None`
-    /// when the text is not a valid time.
-    pub fn time_of(&self, m: &DateMatch, now: CivilTime) -> Option<Stamp> {
+    /// The time of the date [`match_time`](Self::match_time) just found in
+    /// `line`, or `None` when the text is not a valid time.
+    pub fn time_of(&self, line: &str, m: &DateMatch, now: CivilTime) -> Option<Stamp> {
         self.slots[m.template_index]
             .template
-            .time_of(&m.captures, now, self.default_tz)
+            .time_of(line, &self.scratch.spans, now, self.default_tz)
             .ok()
     }
 

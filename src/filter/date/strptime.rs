@@ -332,14 +332,14 @@ pub fn fields_to_time(
             "B" => {
                 let i = MONTHS_LONG
                     .iter()
-                    .position(|m| *m == val.to_lowercase())
+                    .position(|m| m.eq_ignore_ascii_case(val))
                     .ok_or_else(|| bad("month", val))?;
                 month = Some(i as u32 + 1);
             }
             "b" => {
                 let i = MONTHS_SHORT
                     .iter()
-                    .position(|m| *m == val.to_lowercase())
+                    .position(|m| m.eq_ignore_ascii_case(val))
                     .ok_or_else(|| bad("month", val))?;
                 month = Some(i as u32 + 1);
             }

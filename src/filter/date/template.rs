@@ -13,6 +13,7 @@ use super::strptime::{
 };
 use crate::filter::clock::CivilTime;
 use crate::filter::failure::Stamp;
+use crate::filter::matcher::{Groups, Matcher, Scratch, Span};
 use crate::filter::pyregex;
 
 /// The template matches only at the beginning of a line.
@@ -77,7 +78,7 @@ pub struct DateTemplate {
     /// `DateTemplate.hits`, which the detector consults when choosing).
     pub matches: AtomicU64,
     kind: Kind,
-    regex: Regex,
+    regex: Matcher,
     /// The regex without its word-bound lookaheads, when that leaves a
     /// regex fancy-regex runs on its linear engine; the bounds are then
     /// checked by hand (see [`DateTemplate::search`]).
@@ -89,7 +90,7 @@ pub struct DateTemplate {
 /// A template regex with its word-bound lookaheads taken out.
 #[derive(Debug)]
 struct Unbounded {
-    regex: Regex,
+    regex: Matcher,
     word_begin: bool,
     word_end: bool,
 }
@@ -330,7 +331,7 @@ impl DateTemplate {
             regex = format!("{gf}{regex}");
         }
         let translated = pyregex::translate(&regex).map_err(|e| e.to_string())?;
-        let compiled = Regex::new(&translated).map_err(|e| format!("{e}"))?;
+        let compiled = Matcher::unsplit(&translated, None)?;
         let unbounded = Self::unbounded(&regex, flags);
         Ok(DateTemplate {
             name,
@@ -342,9 +343,9 @@ impl DateTemplate {
             kind,
             unbounded,
             fields: compiled
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+                .names()
+                .iter()
+                .map(|(n, i)| (*i, n.clone()))
                 .collect(),
             regex: compiled,
         })
@@ -378,7 +379,7 @@ impl DateTemplate {
         {
             return None;
         }
-        let regex = Regex::new(&translated).ok()?;
+        let regex = Matcher::unsplit(&translated, None).ok()?;
         Some(Unbounded {
             regex,
             word_begin,
@@ -387,30 +388,51 @@ impl DateTemplate {
     }
 
     /// Searches `line[..end]` from byte `start` (Python's `search(line, pos, endpos)`).
-    pub fn search<'t>(&self, line: &'t str, start: usize, end: usize) -> Option<Captures<'t, str>> {
+    pub fn search<'t>(&self, line: &'t str, start: usize, end: usize) -> Option<Groups<'t>> {
+        let mut scratch = Scratch::default();
+        let matcher = self.search_into(line, start, end, &mut scratch)?;
+        Some(matcher.groups_of(line, scratch.spans))
+    }
+
+    /// [`search`](Self::search) into `scratch`; returns the matcher whose
+    /// groups `scratch.spans` holds.
+    pub fn search_into(
+        &self,
+        line: &str,
+        start: usize,
+        end: usize,
+        scratch: &mut Scratch,
+    ) -> Option<&Matcher> {
         let end = end.min(line.len());
         if start > end || !line.is_char_boundary(end) || !line.is_char_boundary(start) {
             return None;
         }
         let text = &line[..end];
+        let full = |scratch: &mut Scratch| {
+            self.regex
+                .search_into(text, start, scratch)
+                .unwrap_or(false)
+                .then_some(&self.regex)
+        };
         let found = match &self.unbounded {
-            Some(u) => match u.regex.captures_from_pos(text, start).ok().flatten() {
-                // Without its core the whole template cannot match.
-                None => None,
-                // The leftmost, highest-priority core match is Python's answer
-                // when the bounds hold there; otherwise let the full regex decide.
-                Some(m) => {
-                    let whole = m.get(0).map(|g| g.range()).unwrap_or(0..0);
-                    if (!u.word_begin || word_begin_holds(text, whole.start))
-                        && (!u.word_end || word_end_holds(text, whole.end))
+            Some(u) => {
+                if u.regex.search_into(text, start, scratch).unwrap_or(false) {
+                    // The leftmost, highest-priority core match is Python's answer
+                    // when the bounds hold there; otherwise let the full regex decide.
+                    let (a, b) = scratch.spans[0].unwrap_or((0, 0));
+                    if (!u.word_begin || word_begin_holds(text, a))
+                        && (!u.word_end || word_end_holds(text, b))
                     {
-                        Some(m)
+                        Some(&u.regex)
                     } else {
-                        self.regex.captures_from_pos(text, start).ok().flatten()
+                        full(scratch)
                     }
+                } else {
+                    // Without its core the whole template cannot match.
+                    None
                 }
-            },
-            None => self.regex.captures_from_pos(text, start).ok().flatten(),
+            }
+            None => full(scratch),
         };
         if found.is_some() {
             self.matches.fetch_add(1, Ordering::Relaxed);
@@ -418,25 +440,28 @@ impl DateTemplate {
         found
     }
 
-    /// The time of a match of this template, in seconds since the epoch.
+    /// The time of a match of this template (group spans in `line`), in
+    /// seconds since the epoch.
     pub fn time_of(
         &self,
-        m: &Captures<'_, str>,
+        line: &str,
+        spans: &[Span],
         now: CivilTime,
         default_tz: Option<i32>,
     ) -> Result<Stamp, DateValueError> {
+        let get = |i: usize| spans.get(i).copied().flatten().map(|(a, b)| &line[a..b]);
         match self.kind {
             Kind::Fields => {
                 let mut fields = DateFields::default();
                 for (i, name) in &self.fields {
-                    if let Some(v) = m.get(*i) {
-                        fields.fields.push((name, v.as_str()));
+                    if let Some(v) = get(*i) {
+                        fields.fields.push((name, v));
                     }
                 }
                 strptime::fields_to_time(&fields, now, default_tz)
             }
             Kind::Epoch { group, long } => {
-                let v = m.get(group).map(|g| g.as_str()).unwrap_or("");
+                let v = get(group).unwrap_or("");
                 let value: f64 = v
                     .parse()
                     .map_err(|_| DateValueError(format!("bad epoch {v:?}")))?;
@@ -449,7 +474,7 @@ impl DateTemplate {
                 Ok(Stamp::Float(value))
             }
             Kind::Tai64n => {
-                let v = m.get(1).map(|g| g.as_str()).unwrap_or("");
+                let v = get(1).unwrap_or("");
                 let hex = v.get(2..17).unwrap_or("");
                 i64::from_str_radix(hex, 16)
                     .map(Stamp::Int)

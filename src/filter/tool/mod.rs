@@ -110,7 +110,11 @@ impl<W: Write> RegexTool<W> {
             if reader.read_until(b'\n', &mut raw)? == 0 || raw.last() != Some(&b'\n') {
                 break;
             }
-            let line = String::from_utf8_lossy(&raw);
+            // Validating is much cheaper than the lossy decoder's scan.
+            let line = match std::str::from_utf8(&raw) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&raw),
+            };
             self.process_text(&line)?;
         }
         self.elapsed = Some(started.elapsed().as_secs_f64());

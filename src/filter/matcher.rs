@@ -1,0 +1,998 @@
+//! One compiled pattern (translated to fancy-regex syntax) and the fastest
+//! correct way to search with it. Patterns the `regex` crate reads run on
+//! its automata with the caller's [`Scratch`] (no allocation per search);
+//! this is what fancy-regex would delegate them to anyway. ASCII texts (most
+//! log lines) are searched by a program whose Unicode classes are cut to
+//! their ASCII part ([`Ascii`]); the full program is compiled when a text
+//! that is not ASCII comes. Patterns that need backtracking (lookarounds,
+//! conditionals, backreferences) run on fancy-regex, but when they begin
+//! with a lookaround-free part, that part is first matched by the `regex`
+//! crate and the backtracking VM only runs on the rest (see [`Split`]).
+
+use std::sync::{Arc, OnceLock};
+
+use fancy_regex::{RegexBuilder, RegexInput};
+use regex_automata::meta;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_syntax::hir::{self, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
+
+/// Byte range of one group in the searched text, `None` if it took no part.
+pub type Span = Option<(usize, usize)>;
+
+/// A search that was abandoned because it exceeded the backtracking bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAbandoned;
+
+/// Per-caller search state: the group spans of the last match (by group
+/// number) and the `regex` crate's buffers. Create it with
+/// [`Matcher::scratch`] and use it only with that matcher.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    pub spans: Vec<Span>,
+    locs: Option<regex::CaptureLocations>,
+    /// Slots of the ASCII program (see [`Ascii`]).
+    ascii: Option<Vec<Option<NonMaxUsize>>>,
+    /// Slots of the [`Tail`] program.
+    tail: Option<Vec<Option<NonMaxUsize>>>,
+    /// The matcher the buffers were made for (its names' address).
+    owner: usize,
+}
+
+/// A pattern that starts with a part the `regex` crate can match: the
+/// backtracking VM runs only from where that part ends. Backtracking tries
+/// paths in priority order, so when the rest matches after the prefix's
+/// preferred (leftmost-first) match, that combination is exactly the match
+/// the VM would find alone; otherwise the VM searches the whole pattern.
+#[derive(Debug, Clone)]
+struct Split {
+    prefix: regex::Regex,
+    rest: fancy_regex::Regex,
+    /// (group in the prefix, group in the whole pattern).
+    prefix_groups: Vec<(usize, usize)>,
+    /// (group in the rest, group in the whole pattern).
+    rest_groups: Vec<(usize, usize)>,
+}
+
+/// The same pattern compiled for texts that are pure ASCII (most log
+/// lines): every Unicode class cut down to its ASCII part, word boundaries
+/// made ASCII. On ASCII text it matches exactly what the full pattern
+/// matches, with far smaller automata (Python's `\d`, `\w` and `\s` are
+/// Unicode classes of hundreds of ranges).
+///
+/// Behind `Arc`: clones (one filter per jail) share the program and its
+/// pool of search caches, which a `meta::Regex` clone would not.
+#[derive(Debug, Clone)]
+struct Ascii(Arc<meta::Regex>);
+
+impl Ascii {
+    fn new(pattern: &str) -> Option<Ascii> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(pattern)
+            .ok()?;
+        meta::Builder::new()
+            .build_from_hir(&ascii_only(&hir))
+            .ok()
+            .map(|r| Ascii(Arc::new(r)))
+    }
+
+    /// Searches an ASCII `text` from `start`, filling `spans`.
+    fn search(
+        &self,
+        text: &str,
+        start: usize,
+        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
+        spans: &mut [Span],
+    ) -> bool {
+        let slots = slots.get_or_insert_with(|| vec![None; self.0.group_info().slot_len()]);
+        let input = regex_automata::Input::new(text).range(start..);
+        if self.0.search_slots(&input, slots).is_none() {
+            return false;
+        }
+        for (i, span) in spans.iter_mut().enumerate() {
+            *span = match (
+                slots.get(2 * i).copied().flatten(),
+                slots.get(2 * i + 1).copied().flatten(),
+            ) {
+                (Some(a), Some(b)) => Some((a.get(), b.get())),
+                _ => None,
+            };
+        }
+        true
+    }
+}
+
+/// `hir` with its classes restricted to ASCII and its word boundaries ASCII.
+fn ascii_only(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7f')]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Look(look) => Hir::look(match look {
+            Look::WordUnicode => Look::WordAscii,
+            Look::WordUnicodeNegate => Look::WordAsciiNegate,
+            Look::WordStartUnicode => Look::WordStartAscii,
+            Look::WordEndUnicode => Look::WordEndAscii,
+            Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+            Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+            other => *other,
+        }),
+        HirKind::Repetition(r) => Hir::repetition(hir::Repetition {
+            sub: Box::new(ascii_only(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(hir::Capture {
+            sub: Box::new(ascii_only(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(ascii_only).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(ascii_only).collect()),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(Class::Bytes(_)) => h.clone(),
+    }
+}
+
+/// A pattern ending in `(?P<name>.+)$` or `(?P<name>.*)$` (fail2ban's
+/// `<F-CONTENT>` in a prefregex), for ASCII texts without a newline: there
+/// the group always runs to the end of the text, so the pattern without
+/// it (`(?P<name>.)` or `(?P<name>)` in its place) picks the same path
+/// through the rest, and the capture engine only walks the part before.
+#[derive(Debug, Clone)]
+struct Tail {
+    head: Ascii,
+    group: usize,
+}
+
+impl Tail {
+    fn new(pattern: &str, groups: usize) -> Option<Arc<Tail>> {
+        let (flags, items) = top_level_items(pattern)?;
+        let [.., last_group, dollar] = items.as_slice() else {
+            return None;
+        };
+        if dollar != "$" {
+            return None;
+        }
+        let name = last_group.strip_prefix("(?P<")?;
+        let (name, body) = name.split_once('>')?;
+        let replacement = match body {
+            ".+)" => format!("(?P<{name}>.)"),
+            ".*)" => format!("(?P<{name}>)"),
+            _ => return None,
+        };
+        let head: String = items[..items.len() - 2].concat();
+        let head = Ascii::new(&format!("{flags}{head}{replacement}"))?;
+        let info = head.0.group_info();
+        let group = info.to_index(regex_automata::PatternID::ZERO, name)?;
+        (info.group_len(regex_automata::PatternID::ZERO) == groups)
+            .then_some(Arc::new(Tail { head, group }))
+    }
+
+    fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> bool {
+        if !self
+            .head
+            .search(text, start, &mut scratch.tail, &mut scratch.spans)
+        {
+            return false;
+        }
+        let end = text.len();
+        if let Some((a, _)) = scratch.spans[self.group] {
+            scratch.spans[self.group] = Some((a, end));
+        }
+        if let Some((a, _)) = scratch.spans[0] {
+            scratch.spans[0] = Some((a, end));
+        }
+        true
+    }
+}
+
+/// The full (Unicode) program of a pattern the regex crate reads, compiled
+/// on first use and shared by clones.
+#[derive(Debug)]
+struct Unicode {
+    pattern: String,
+    backtrack_limit: Option<usize>,
+    compiled: OnceLock<Option<Compiled>>,
+}
+
+#[derive(Debug)]
+enum Compiled {
+    Regex(regex::Regex),
+    /// Only if the regex crate's size limits refuse the Unicode program.
+    Fancy(fancy_regex::Regex),
+}
+
+impl Unicode {
+    fn get(&self) -> Option<&Compiled> {
+        self.compiled
+            .get_or_init(|| match regex::Regex::new(&self.pattern) {
+                Ok(r) => Some(Compiled::Regex(r)),
+                Err(_) => fancy(&self.pattern, self.backtrack_limit)
+                    .ok()
+                    .map(Compiled::Fancy),
+            })
+            .as_ref()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    Fast {
+        unicode: Arc<Unicode>,
+        ascii: Ascii,
+        tail: Option<Arc<Tail>>,
+    },
+    /// Behind `Arc`, so that clones share the programs and their caches.
+    Fancy {
+        regex: Arc<fancy_regex::Regex>,
+        split: Option<Arc<Split>>,
+        /// The pattern for pure-ASCII texts (see [`asciify`]).
+        ascii: Option<Arc<Matcher>>,
+    },
+}
+
+/// A compiled pattern. Clones share the compiled programs.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    engine: Engine,
+    /// Named groups and their numbers.
+    names: Arc<[(String, usize)]>,
+    groups: usize,
+}
+
+impl Matcher {
+    /// Compiles `pattern` (fancy-regex syntax); `backtrack_limit` bounds the
+    /// work of one backtracking search.
+    pub fn new(pattern: &str, backtrack_limit: Option<usize>) -> Result<Matcher, String> {
+        Matcher::build(pattern, backtrack_limit, true)
+    }
+
+    /// [`new`](Self::new) without the prefix split: for short texts the
+    /// second search costs more than the backtracking VM saves.
+    pub fn unsplit(pattern: &str, backtrack_limit: Option<usize>) -> Result<Matcher, String> {
+        Matcher::build(pattern, backtrack_limit, false)
+    }
+
+    fn build(
+        pattern: &str,
+        backtrack_limit: Option<usize>,
+        try_split: bool,
+    ) -> Result<Matcher, String> {
+        // The regex crate reads the pattern: an ASCII program now, the full
+        // Unicode one when a text that is not ASCII comes (most logs have
+        // none; the Unicode classes are most of the memory and start-up time).
+        if let Some(ascii) = Ascii::new(pattern) {
+            let info = ascii.0.group_info();
+            let groups = info.group_len(regex_automata::PatternID::ZERO);
+            let names = (0..groups)
+                .filter_map(|i| {
+                    info.to_name(regex_automata::PatternID::ZERO, i)
+                        .map(|n| (n.to_string(), i))
+                })
+                .collect();
+            let tail = Tail::new(pattern, groups);
+            return Ok(Matcher {
+                groups,
+                engine: Engine::Fast {
+                    unicode: Arc::new(Unicode {
+                        pattern: pattern.to_string(),
+                        backtrack_limit,
+                        compiled: OnceLock::new(),
+                    }),
+                    ascii,
+                    tail,
+                },
+                names,
+            });
+        }
+        let regex = fancy(pattern, backtrack_limit)?;
+        let names: Arc<[(String, usize)]> = regex
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, n)| n.map(|n| (n.to_string(), i)))
+            .collect();
+        let (split, ascii) = if try_split {
+            (
+                split(pattern, &names, backtrack_limit).map(Arc::new),
+                asciify(pattern)
+                    .and_then(|p| Matcher::build(&p, backtrack_limit, true).ok())
+                    .filter(|m| m.groups == regex.captures_len() && m.names == names)
+                    .map(Arc::new),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Matcher {
+            groups: regex.captures_len(),
+            engine: Engine::Fancy {
+                regex: Arc::new(regex),
+                split,
+                ascii,
+            },
+            names,
+        })
+    }
+
+    /// Whether searches run on the `regex` crate alone.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.engine, Engine::Fast { .. })
+    }
+
+    /// Number of groups, group 0 (the whole match) included.
+    pub fn captures_len(&self) -> usize {
+        self.groups
+    }
+
+    /// Named groups with their numbers, in pattern order.
+    pub fn names(&self) -> &[(String, usize)] {
+        &self.names
+    }
+
+    /// The number of the group called `name`.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+    }
+
+    /// A scratch buffer for searches with this matcher.
+    pub fn scratch(&self) -> Scratch {
+        let locs = match &self.engine {
+            Engine::Fast { .. } => None,
+            Engine::Fancy { split: Some(s), .. } => Some(s.prefix.capture_locations()),
+            Engine::Fancy { .. } => None,
+        };
+        Scratch {
+            spans: vec![None; self.groups],
+            locs,
+            ascii: None,
+            tail: None,
+            owner: self.id(),
+        }
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.names) as *const u8 as usize
+    }
+
+    /// Searches `text` from byte `start` (anchors see the whole text);
+    /// on a match, `scratch.spans` holds the groups.
+    pub fn search_into(
+        &self,
+        text: &str,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> Result<bool, SearchAbandoned> {
+        if start > text.len() || !text.is_char_boundary(start) {
+            return Ok(false);
+        }
+        if let Engine::Fancy { ascii: Some(a), .. } = &self.engine {
+            if text.is_ascii() {
+                return a.search_into(text, start, scratch);
+            }
+        }
+        if scratch.owner != self.id() {
+            // Buffers of another pattern would have the wrong shape.
+            *scratch = self.scratch();
+        }
+        match &self.engine {
+            Engine::Fast {
+                unicode,
+                ascii,
+                tail,
+            } => {
+                if text.is_ascii() {
+                    if let Some(t) = tail {
+                        if !text.contains('\n') {
+                            return Ok(t.search(text, start, scratch));
+                        }
+                    }
+                    return Ok(ascii.search(text, start, &mut scratch.ascii, &mut scratch.spans));
+                }
+                match unicode.get() {
+                    Some(Compiled::Regex(r)) => {
+                        let locs = scratch.locs.get_or_insert_with(|| r.capture_locations());
+                        if r.captures_read_at(locs, text, start).is_none() {
+                            return Ok(false);
+                        }
+                        for (i, span) in scratch.spans.iter_mut().enumerate() {
+                            *span = locs.get(i);
+                        }
+                        Ok(true)
+                    }
+                    Some(Compiled::Fancy(r)) => {
+                        let Some(m) = r
+                            .captures_from_pos(text, start)
+                            .map_err(|_| SearchAbandoned)?
+                        else {
+                            return Ok(false);
+                        };
+                        for (i, span) in scratch.spans.iter_mut().enumerate() {
+                            *span = m.get(i).map(|g| (g.start(), g.end()));
+                        }
+                        Ok(true)
+                    }
+                    None => Err(SearchAbandoned),
+                }
+            }
+            Engine::Fancy { regex, split, .. } => {
+                if let Some(s) = split {
+                    let locs = scratch
+                        .locs
+                        .get_or_insert_with(|| s.prefix.capture_locations());
+                    let Some(prefix) = s.prefix.captures_read_at(locs, text, start) else {
+                        // Every match begins with a match of the prefix.
+                        return Ok(false);
+                    };
+                    let input = RegexInput::new(text).from_pos(prefix.end()).anchored(true);
+                    if let Some(m) = s.rest.captures_input(input).map_err(|_| SearchAbandoned)? {
+                        scratch.spans.iter_mut().for_each(|x| *x = None);
+                        for &(from, to) in &s.prefix_groups {
+                            scratch.spans[to] = locs.get(from);
+                        }
+                        for &(from, to) in &s.rest_groups {
+                            scratch.spans[to] = m.get(from).map(|g| (g.start(), g.end()));
+                        }
+                        let end = m.get(0).map(|g| g.end()).unwrap_or(prefix.end());
+                        scratch.spans[0] = Some((prefix.start(), end));
+                        return Ok(true);
+                    }
+                }
+                let found = regex
+                    .captures_from_pos(text, start)
+                    .map_err(|_| SearchAbandoned)?;
+                let Some(m) = found else {
+                    return Ok(false);
+                };
+                for (i, span) in scratch.spans.iter_mut().enumerate() {
+                    *span = m.get(i).map(|g| (g.start(), g.end()));
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Searches `text` from `start`, returning the groups (allocates; the
+    /// engine's hot paths use [`search_into`](Self::search_into)).
+    pub fn captures<'t>(
+        &self,
+        text: &'t str,
+        start: usize,
+    ) -> Result<Option<Groups<'t>>, SearchAbandoned> {
+        let mut scratch = self.scratch();
+        Ok(self
+            .search_into(text, start, &mut scratch)?
+            .then(|| self.groups_of(text, scratch.spans)))
+    }
+
+    /// The groups of a match found by [`search_into`](Self::search_into).
+    pub fn groups_of<'t>(&self, text: &'t str, spans: Vec<Span>) -> Groups<'t> {
+        Groups {
+            text,
+            spans,
+            names: self.names.clone(),
+        }
+    }
+}
+
+fn fancy(pattern: &str, backtrack_limit: Option<usize>) -> Result<fancy_regex::Regex, String> {
+    let mut b = RegexBuilder::new(pattern);
+    if let Some(limit) = backtrack_limit {
+        b.backtrack_limit(limit);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The groups of one match, by number and by name.
+#[derive(Debug, Clone)]
+pub struct Groups<'t> {
+    text: &'t str,
+    spans: Vec<Span>,
+    names: Arc<[(String, usize)]>,
+}
+
+/// One group of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group<'t> {
+    text: &'t str,
+    start: usize,
+    end: usize,
+}
+
+impl<'t> Group<'t> {
+    pub fn as_str(&self) -> &'t str {
+        &self.text[self.start..self.end]
+    }
+    pub fn start(&self) -> usize {
+        self.start
+    }
+    pub fn end(&self) -> usize {
+        self.end
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+}
+
+impl<'t> Groups<'t> {
+    /// Group number `i`, if it took part in the match.
+    pub fn get(&self, i: usize) -> Option<Group<'t>> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        Some(Group {
+            text: self.text,
+            start,
+            end,
+        })
+    }
+
+    /// The group called `name`, if it took part in the match.
+    pub fn name(&self, name: &str) -> Option<Group<'t>> {
+        let i = self.names.iter().find(|(n, _)| n == name)?.1;
+        self.get(i)
+    }
+
+    /// The searched text.
+    pub fn text(&self) -> &'t str {
+        self.text
+    }
+
+    /// Spans by group number.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+}
+
+/// Splits `pattern` into a leading part the `regex` crate accepts and the
+/// rest, when that is safe and worth it (see [`Split`]).
+fn split(
+    pattern: &str,
+    names: &[(String, usize)],
+    backtrack_limit: Option<usize>,
+) -> Option<Split> {
+    let (flags, items) = top_level_items(pattern)?;
+    let cut = items.iter().take_while(|i| !needs_backtracking(i)).count();
+    let prefix: String = items[..cut].concat();
+    // A short prefix rejects too few lines to pay for a second search.
+    if cut == items.len() || prefix.chars().count() < 10 {
+        return None;
+    }
+    let rest: String = items[cut..].concat();
+    // The rest must not refer to groups of the prefix (numbers would be
+    // renumbered, names unknown).
+    if refers_outside(&rest) {
+        return None;
+    }
+    let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
+    let rest = fancy(&format!("{flags}{rest}"), backtrack_limit).ok()?;
+    let map = |own: Vec<(usize, &str)>| -> Option<Vec<(usize, usize)>> {
+        own.into_iter()
+            .map(|(i, n)| names.iter().find(|(m, _)| m == n).map(|(_, j)| (i, *j)))
+            .collect()
+    };
+    let prefix_groups = map(prefix
+        .capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n)))
+        .collect())?;
+    let rest_groups = map(rest
+        .capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n)))
+        .collect())?;
+    // Every named group of the whole pattern must come from one of the parts.
+    if prefix_groups.len() + rest_groups.len() != names.len() {
+        return None;
+    }
+    Some(Split {
+        prefix,
+        rest,
+        prefix_groups,
+        rest_groups,
+    })
+}
+
+/// Whether a piece of pattern uses what only the backtracking VM has
+/// (lookarounds, conditionals, atomic groups, backreferences, `\G`, `\K`).
+fn needs_backtracking(piece: &str) -> bool {
+    if ["(?=", "(?!", "(?<=", "(?<!", "(?(", "(?>", "(?P=", "(?~"]
+        .iter()
+        .any(|m| piece.contains(m))
+    {
+        return true;
+    }
+    let bytes = piece.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'\\' {
+            let n = bytes[i + 1];
+            if n.is_ascii_digit() && n != b'0' || matches!(n, b'k' | b'g' | b'G' | b'K') {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Whether `rest` has a backreference or conditional naming a group it does
+/// not define itself, or one by number.
+fn refers_outside(rest: &str) -> bool {
+    let defined: Vec<&str> = rest
+        .match_indices("(?P<")
+        .chain(rest.match_indices("(?<"))
+        .filter_map(|(i, m)| {
+            let name_start = i + m.len();
+            let len = rest[name_start..].find('>')?;
+            Some(&rest[name_start..name_start + len])
+        })
+        .collect();
+    let bytes = rest.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' && i + 1 < bytes.len() {
+            let n = bytes[i + 1];
+            // A numbered backreference (escapes are pairs, so an escaped
+            // backslash followed by a digit is a false alarm, which is safe).
+            if n.is_ascii_digit() || n == b'k' || n == b'g' {
+                return true;
+            }
+        }
+    }
+    for marker in ["(?P=", "(?("] {
+        for (i, m) in rest.match_indices(marker) {
+            let start = i + m.len();
+            let Some(len) = rest[start..].find([')', '<', '>']) else {
+                return true;
+            };
+            let mut name = &rest[start..start + len];
+            if name.is_empty() {
+                // `(?(<name>)` form.
+                let inner = &rest[start + 1..];
+                name = inner.split('>').next().unwrap_or("");
+            }
+            if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) {
+                return true;
+            }
+            if !defined.contains(&name) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The leading global flags (`(?m)`, `(?iu)`…) of a pattern and its
+/// top-level items (an atom with its quantifier). `None` when the top level
+/// has an alternation or the syntax is not understood.
+fn top_level_items(pattern: &str) -> Option<(String, Vec<String>)> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    let mut flags = String::new();
+    // Leading `(?flags)` groups apply to everything after them.
+    while chars.get(i) == Some(&'(') && chars.get(i + 1) == Some(&'?') {
+        let mut j = i + 2;
+        while j < chars.len() && chars[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        if j == i + 2 || chars.get(j) != Some(&')') {
+            break;
+        }
+        flags.extend(&chars[i..=j]);
+        i = j + 1;
+    }
+    let mut items = Vec::new();
+    while i < chars.len() {
+        let start = i;
+        match chars[i] {
+            '|' => return None,
+            ')' => return None,
+            '\\' => {
+                i = escape_end(&chars, i)?;
+            }
+            '[' => {
+                i = class_end(&chars, i)?;
+            }
+            '(' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    let c = *chars.get(j)?;
+                    match c {
+                        '\\' => {
+                            j = escape_end(&chars, j)?;
+                            continue;
+                        }
+                        '[' => {
+                            j = class_end(&chars, j)?;
+                            continue;
+                        }
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                j += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                // A flag group in the middle changes what follows: give up.
+                let text: String = chars[i..j].iter().collect();
+                if text.starts_with("(?") && !text.starts_with("(?:") && !text.starts_with("(?P<") {
+                    let head: String = text
+                        .chars()
+                        .skip(2)
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .collect();
+                    if text[2 + head.len()..].starts_with(')') {
+                        return None;
+                    }
+                }
+                i = j;
+            }
+            _ => i += 1,
+        }
+        // Quantifier.
+        match chars.get(i) {
+            Some('*') | Some('+') | Some('?') => i += 1,
+            Some('{') => {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == ',') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&'}') && j > i + 1 {
+                    i = j + 1;
+                }
+            }
+            _ => {}
+        }
+        if i > start
+            && matches!(chars.get(i), Some('?') | Some('+'))
+            && matches!(
+                chars.get(i - 1),
+                Some('*') | Some('+') | Some('?') | Some('}')
+            )
+        {
+            i += 1;
+        }
+        items.push(chars[start..i].iter().collect());
+    }
+    Some((flags, items))
+}
+
+/// `pattern` (fancy-regex syntax, as [`pyregex`](super::pyregex) writes it)
+/// for texts that are pure ASCII: Python's `\w`, `\s` and `\d`, which the
+/// translation spells as Unicode classes, become their ASCII parts. On ASCII
+/// text the result matches exactly what `pattern` matches. `None` when
+/// nothing would change.
+fn asciify(pattern: &str) -> Option<String> {
+    const WORD: &str = r"\p{L}\p{N}_";
+    const SPACE: &str = r"\s\x1c-\x1f";
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut in_class = false;
+    let at = |i: usize, s: &str| {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            if at(i, WORD) {
+                out.push_str("a-zA-Z0-9_");
+                i += WORD.chars().count();
+                changed = true;
+                continue;
+            }
+            if at(i, SPACE) {
+                out.push_str(r"\t\n\x0B\x0C\r \x1c-\x1f");
+                i += SPACE.chars().count();
+                changed = true;
+                continue;
+            }
+            if chars.get(i + 1) == Some(&'d') {
+                out.push_str(if in_class { "0-9" } else { "[0-9]" });
+                i += 2;
+                changed = true;
+                continue;
+            }
+            let end = escape_end(&chars, i)?;
+            out.extend(&chars[i..end]);
+            i = end;
+            continue;
+        }
+        if in_class {
+            // Nested classes (`[[:alpha:]]`) are left alone: give up.
+            if c == '[' {
+                return None;
+            }
+            if c == ']' {
+                in_class = false;
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if c == '[' {
+            in_class = true;
+            out.push(c);
+            i += 1;
+            if chars.get(i) == Some(&'^') {
+                out.push('^');
+                i += 1;
+            }
+            if chars.get(i) == Some(&']') {
+                out.push(']');
+                i += 1;
+            }
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+/// Index just after the escape starting at `i`.
+fn escape_end(chars: &[char], i: usize) -> Option<usize> {
+    let next = *chars.get(i + 1)?;
+    let mut j = i + 2;
+    if matches!(next, 'p' | 'P' | 'x' | 'u') && chars.get(j) == Some(&'{') {
+        while *chars.get(j)? != '}' {
+            j += 1;
+        }
+        j += 1;
+    } else if next == 'x' {
+        j += 2;
+    }
+    Some(j.min(chars.len()))
+}
+
+/// Index just after the character class starting at `i`.
+fn class_end(chars: &[char], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if chars.get(j) == Some(&'^') {
+        j += 1;
+    }
+    if chars.get(j) == Some(&']') {
+        j += 1;
+    }
+    let mut depth = 1;
+    while depth > 0 {
+        match *chars.get(j)? {
+            '\\' => {
+                j = escape_end(chars, j)?;
+                continue;
+            }
+            '[' => {
+                // A nested class or `[:name:]`.
+                depth += 1;
+            }
+            ']' => depth -= 1,
+            _ => {}
+        }
+        j += 1;
+    }
+    Some(j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(m: &Matcher, text: &str) -> Option<Vec<Span>> {
+        let mut s = m.scratch();
+        m.search_into(text, 0, &mut s).unwrap().then_some(s.spans)
+    }
+
+    #[test]
+    fn plain_patterns_run_on_the_regex_crate() {
+        let m = Matcher::new(r"^a(?P<x>\d+)b", None).unwrap();
+        assert!(m.is_fast());
+        assert_eq!(spans(&m, "a12b"), Some(vec![Some((0, 4)), Some((1, 3))]));
+        assert_eq!(spans(&m, "xa12b"), None);
+        // Unicode digits are digits, as in Python (the full program).
+        assert_eq!(
+            spans(&m, "a\u{661}\u{662}b"),
+            Some(vec![Some((0, 6)), Some((1, 5))])
+        );
+    }
+
+    #[test]
+    fn split_patterns_match_like_the_backtracker() {
+        let pattern = r"^(?:\S+\s+)?LOGIN FAILED, (?:(?!ip=)(?:user=(?P<user>[^,]*)|\w+=[^,]*), )*ip=\[(?P<ip>[^\]]+)\]";
+        let m = Matcher::new(pattern, Some(100_000)).unwrap();
+        let Engine::Fancy { split, .. } = &m.engine else {
+            panic!("lookahead needs fancy-regex")
+        };
+        assert!(split.is_some());
+        let whole = fancy(pattern, None).unwrap();
+        for line in [
+            "imapd: LOGIN FAILED, user=bob, ip=[1.2.3.4]",
+            "imapd: LOGIN FAILED, method=PLAIN, ip=[1.2.3.4], ip=[5.6.7.8]",
+            "imapd: LOGIN FAILED, ip=[1.2.3.4]",
+            "x y LOGIN FAILED, ip=[1.2.3.4]",
+            "LOGIN FAILED, user=a, user=b",
+            "nothing here",
+        ] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn rest_referring_to_the_prefix_is_not_split() {
+        let m = Matcher::new(r"^abcdefghijk(?P<a>x)?(?(<a>)y|z)(?=q)", None).unwrap();
+        let Engine::Fancy { split, .. } = &m.engine else {
+            panic!("conditional needs fancy-regex")
+        };
+        assert!(split.is_none());
+        assert!(spans(&m, "abcdefghijkxyq").is_some());
+    }
+
+    #[test]
+    fn ascii_variants_match_like_the_full_pattern_on_ascii_text() {
+        assert_eq!(
+            asciify(r"^[\p{L}\p{N}_]+[^\s\x1c-\x1f]\d[\d.]"),
+            Some(r"^[a-zA-Z0-9_]+[^\t\n\x0B\x0C\r \x1c-\x1f][0-9][0-9.]".to_string())
+        );
+        assert_eq!(asciify(r"a\\d"), None);
+        let pattern = r"^(?P<u>[\p{L}\p{N}_]+)(?=[\s\x1c-\x1f])[\s\x1c-\x1f]+(?P<n>\d+)(?!x)";
+        let m = Matcher::new(pattern, None).unwrap();
+        let Engine::Fancy { ascii, .. } = &m.engine else {
+            panic!("lookaheads need fancy-regex")
+        };
+        assert!(ascii.is_some());
+        let whole = fancy(pattern, None).unwrap();
+        for line in ["bob 12", "bob\x1c 7x", "b_1\t\t99", "bob", "é 1"] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn content_tails_match_like_the_full_pattern() {
+        let pattern = r"^(?P<pre>(?:\S+\s+)?(?:x\[\d+\]:)?\s*)(?:error: )?(?P<content>.+)$";
+        let m = Matcher::new(pattern, None).unwrap();
+        let Engine::Fast { tail: Some(_), .. } = &m.engine else {
+            panic!("the tail is recognised")
+        };
+        let full = regex::Regex::new(pattern).unwrap();
+        for line in [
+            "a x[1]: error: y",
+            "a b",
+            "a ",
+            "",
+            "x[1]: ",
+            "é x[2]: z",
+            "a\nb",
+        ] {
+            let expected = full.captures(line).map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn items_are_found_at_the_top_level() {
+        let (flags, items) = top_level_items(r"(?m)^a+(?:b|c){2,3}[)(]\d*?x").unwrap();
+        assert_eq!(flags, "(?m)");
+        assert_eq!(items, vec!["^", "a+", "(?:b|c){2,3}", "[)(]", r"\d*?", "x"]);
+        assert!(top_level_items("a|b").is_none());
+    }
+}
