@@ -3,6 +3,7 @@
 
 use super::{Jail, RegexSetting};
 use crate::ban::BanTicket;
+use crate::filter::date::strptime::{field_display_name, LONG_FIELD_CODES, SHORT_FIELD_CODES};
 use crate::filter::regex::FilterRegex;
 use crate::protocol::PyException;
 use crate::stream::Value;
@@ -526,19 +527,18 @@ fn date_template_name(pattern: &str) -> String {
     while let Some(i) = rest.find('%') {
         name.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let field = [
-            "ExZ", "Exz", "Exd", "Exm", "ExH", "Exk", "Exl", "ExM", "ExS", "ExY", "Exy",
-        ]
-        .into_iter()
-        .find(|f| after.starts_with(f))
-        .or_else(|| {
-            after
-                .get(..1)
-                .filter(|c| "dfHIGjmMSUwuVyYzAaBbpZ%WcxXkl".contains(*c))
-        });
+        let field = LONG_FIELD_CODES
+            .iter()
+            .copied()
+            .find(|f| after.starts_with(f))
+            .or_else(|| {
+                after
+                    .get(..1)
+                    .filter(|c| *c == "%" || SHORT_FIELD_CODES.contains(*c))
+            });
         match field {
             Some(f) => {
-                name.push_str(&date_field_name(f));
+                name.push_str(&field_display_name(f));
                 rest = &after[f.len()..];
             }
             None => {
@@ -552,43 +552,6 @@ fn date_template_name(pattern: &str) -> String {
         name.insert_str(0, "{^LN-BEG}");
     }
     name
-}
-
-/// fail2ban's `getTimePatternRE` names (`%Exk` is named by a set's random
-/// order in fail2ban; this is one of its two answers).
-fn date_field_name(field: &str) -> String {
-    let named = |f: &str| -> Option<&'static str> {
-        Some(match f {
-            "a" => "DAY",
-            "A" => "DAYNAME",
-            "b" => "MON",
-            "B" => "MONTH",
-            "d" => "Day",
-            "H" => "24hour",
-            "I" => "12hour",
-            "j" => "Yearday",
-            "m" => "Month",
-            "M" => "Minute",
-            "p" => "AMPM",
-            "S" => "Second",
-            "U" | "W" => "Yearweek",
-            "w" => "Weekday",
-            "y" => "Year2",
-            "Y" => "Year",
-            "%" => "%",
-            "z" => "Zone offset",
-            "f" => "Microseconds",
-            "Z" => "Zone name",
-            _ => return None,
-        })
-    };
-    if let Some(n) = named(field) {
-        return n.to_string();
-    }
-    if let Some(n) = field.strip_prefix("Ex").and_then(named) {
-        return format!("Ex{n}");
-    }
-    format!("%{field}")
 }
 
 /// Whether a date pattern starts at the line's beginning by itself
