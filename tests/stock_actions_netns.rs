@@ -6,44 +6,10 @@
 //! takes it out, and `stop` leaves nothing of the action behind.
 
 mod common;
+use common::netns::*;
 use common::*;
 use std::io::Write;
 use std::process::Command;
-
-/// `tool args…` run inside the network namespace of process `pid`.
-fn firewall_in(pid: i32, tool: &str, args: &[&str]) -> String {
-    let o = Command::new("nsenter")
-        .arg(format!("--net=/proc/{pid}/ns/net"))
-        .arg(tool)
-        .args(args)
-        .output()
-        .expect("nsenter runs");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn host_rules() -> String {
-    let run = |tool: &str, args: &[&str]| {
-        Command::new(tool)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    run("iptables", &["-S"])
-        + &run("ip6tables", &["-S"])
-        + &run("nft", &["list", "ruleset"])
-        + &run("ipset", &["list", "-n"])
-}
-
-/// Ends the namespace holder (a process this test started), by PID.
-struct Holder(std::process::Child);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Stops the server when the test ends, even on failure.
 struct StopOnDrop<'a>(&'a Scratch, bool);
@@ -79,27 +45,6 @@ struct Expect<'a> {
     ours: &'a [&'a str],
 }
 
-fn require_root_and(tools: &[&str]) {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test needs root (CI runs as root) for network namespaces"
-    );
-    for tool in tools {
-        let found = Command::new("which")
-            .arg(tool)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is needed (apt-get install iptables nftables ipset util-linux)"
-        );
-    }
-}
-
 fn failure(t: f64, ip: &str) -> String {
     format!(
         "{} mail imapd: LOGIN FAILED, user=mallory, ip=[{ip}], port=[32932]\n",
@@ -110,7 +55,7 @@ fn failure(t: f64, ip: &str) -> String {
 /// Runs the jail `courier` with `action` (from the installed action.d) in a
 /// private namespace and checks the firewall at each step.
 fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
-    require_root_and(&[&["unshare", "nsenter"], tools].concat());
+    require_root_and_tools(&[&["unshare", "nsenter"], tools].concat());
     let host_before = host_rules();
     let conf = Scratch::server_tree(name);
     assert!(
@@ -145,7 +90,7 @@ fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
         stdout(&start),
         stderr(&start)
     );
-    let pid: i32 = std::fs::read_to_string(conf.path.join("s.pid"))
+    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
         .unwrap()
         .trim()
         .parse()
@@ -153,22 +98,13 @@ fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
     let mut guard = StopOnDrop(&conf, false);
     // Keeps the namespace alive after the server exits, so the checks after
     // `stop` look at the same namespace.
-    let holder = Holder(
-        Command::new("nsenter")
-            .arg(format!("--net=/proc/{pid}/ns/net"))
-            .args(["sleep", "120"])
-            .spawn()
-            .unwrap(),
-    );
-    let ns = holder.0.id() as i32;
-    wait_for("the namespace holder", || {
-        firewall_in(ns, "iptables", &["-S"]).contains("-P INPUT")
-    });
+    let holder = Holder::join_net(pid);
+    let ns = holder.pid();
     let rules = || {
         expect
             .dump
             .iter()
-            .map(|(tool, args)| firewall_in(ns, tool, args))
+            .map(|(tool, args)| firewall_dump(ns, tool, args))
             .collect::<String>()
     };
     let none_of_ours = |r: &str| expect.ours.iter().all(|s| !r.contains(s));

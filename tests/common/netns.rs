@@ -66,7 +66,7 @@ pub fn firewall_in(pid: u32, tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The host's iptables, ip6tables and nftables rules (read only).
+/// The host's iptables, ip6tables, nftables rules and ipset sets (read only).
 pub fn host_rules() -> String {
     let run = |tool: &str, args: &[&str]| {
         Command::new(tool)
@@ -75,7 +75,22 @@ pub fn host_rules() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    run("iptables", &["-S"]) + &run("ip6tables", &["-S"]) + &run("nft", &["list", "ruleset"])
+    run("iptables", &["-S"])
+        + &run("ip6tables", &["-S"])
+        + &run("nft", &["list", "ruleset"])
+        + &run("ipset", &["list", "-n"])
+}
+
+/// `tool args` inside the network namespace of process `pid`; its stdout,
+/// empty when the command fails (a chain or set that does not exist yet).
+pub fn firewall_dump(pid: u32, tool: &str, args: &[&str]) -> String {
+    Command::new("nsenter")
+        .arg(format!("--net={}", ns_path(pid, "net")))
+        .arg(tool)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// A process of ours that keeps a namespace alive; killed by PID (and
