@@ -157,8 +157,10 @@ fn check(conf: &Scratch, actions: &Path, servers: &HashSet<i32>, cycle: usize, s
             assert_eq!(*n, 1, "{ctx}: {ip} went to the action twice (server {pid})");
         }
     }
+    // Each kill can orphan at most the commands running at that moment (a
+    // batch runs up to 4 at once); more would mean the tagging is broken.
     assert!(
-        orphans * 10 <= recorded.lines().count(),
+        orphans <= 4 * cycle,
         "{ctx}: most action calls must name their server:\n{recorded}"
     );
 }
@@ -280,6 +282,7 @@ fn bans_survive_sigkill_at_random_moments() {
          [Init]\ntarget = /dev/null\n",
     );
     let log = conf.write("mail.log", "");
+    let log_path = log.clone();
     conf.write(
         "jail.local",
         format!(
@@ -334,9 +337,22 @@ fn bans_survive_sigkill_at_random_moments() {
     assert!(client.wait_with_output().unwrap().status.success());
     let last = pid_in(&conf).unwrap();
     let found = format!("[{last}]: INFO    [{JAIL}] Found {} ", ip(written - 1));
-    wait_for("the last line to be read", || {
-        conf.server_log().contains(&found)
-    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !conf.server_log().contains(&found) {
+        if Instant::now() > deadline {
+            let log = conf.server_log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let mail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let mail_tail: Vec<&str> = mail.lines().rev().take(4).collect();
+            panic!(
+                "seed {seed}: the last server did not read {} within 15 s; server log (last lines, newest first):\n{}\nmail.log ends (newest first):\n{}",
+                ip(written - 1),
+                tail.join("\n"),
+                mail_tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     servers.insert(last);
     check(&conf, &actions, &servers, CYCLES, seed);
     let (out, code) = client_in(&conf, &["stop"]);
