@@ -82,6 +82,10 @@ struct Alt {
     /// (group in the head, group in the whole pattern).
     head_groups: Vec<(usize, usize)>,
     tail: Option<(fancy_regex::Regex, Vec<(usize, usize)>)>,
+    /// The tail is `(?:(?!LIT).)*$` (sshd's `(?:(?! from ).)*$`): it
+    /// matches iff the rest of the text holds neither `LIT` nor a newline,
+    /// which is checked without the VM.
+    avoid: Option<String>,
     whole: (fancy_regex::Regex, Vec<(usize, usize)>),
 }
 
@@ -121,17 +125,26 @@ impl Rest {
             let Some((_, head_end)) = span(0) else {
                 continue;
             };
-            let Some((tail, tail_groups)) = &alt.tail else {
+            if let Some(lit) = &alt.avoid {
+                let after = &text[head_end..];
+                if !after.contains(lit.as_str()) && !after.contains('\n') {
+                    for &(from, to) in &alt.head_groups {
+                        spans[to] = span(from);
+                    }
+                    return Ok(Some(text.len()));
+                }
+            } else if let Some((tail, tail_groups)) = &alt.tail {
+                if let Some(end) = fancy_at(tail, tail_groups, text, head_end, spans)? {
+                    for &(from, to) in &alt.head_groups {
+                        spans[to] = span(from);
+                    }
+                    return Ok(Some(end));
+                }
+            } else {
                 for &(from, to) in &alt.head_groups {
                     spans[to] = span(from);
                 }
                 return Ok(Some(head_end));
-            };
-            if let Some(end) = fancy_at(tail, tail_groups, text, head_end, spans)? {
-                for &(from, to) in &alt.head_groups {
-                    spans[to] = span(from);
-                }
-                return Ok(Some(end));
             }
             let (whole, groups) = &alt.whole;
             if let Some(end) = fancy_at(whole, groups, text, pos, spans)? {
@@ -716,6 +729,7 @@ fn split(
                         head: None,
                         head_groups: Vec::new(),
                         tail: None,
+                        avoid: None,
                         whole: (whole, whole_groups),
                     });
                 }
@@ -741,10 +755,15 @@ fn split(
                 };
                 // Every group of the alternative must come from head or tail.
                 let split_len = head_groups.len() + tail.as_ref().map_or(0, |t| t.1.len());
+                let avoid = flags
+                    .is_empty()
+                    .then(|| avoided_literal(&items[cut..].concat()))
+                    .flatten();
                 (split_len == whole_groups.len()).then_some(Alt {
                     head: Some(head),
                     head_groups,
                     tail,
+                    avoid,
                     whole: (whole, whole_groups),
                 })
             })();
@@ -891,6 +910,26 @@ fn distribute(rest: &str) -> Option<Vec<String>> {
         out.push(format!("{open}{b}){decided}"));
     }
     Some(out)
+}
+
+/// `LIT` when `tail` is `(?:(?!LIT).)*$` (in redundant `(?:…)` groups, as
+/// [`decide_conditionals`] leaves it) with `LIT` plain letters, digits and
+/// spaces.
+fn avoided_literal(tail: &str) -> Option<String> {
+    fn unwrap(mut s: &str) -> &str {
+        while let Some(inner) = s.strip_prefix("(?:").and_then(|x| x.strip_suffix(')')) {
+            // Only when the first group closes at the very end.
+            match top_level_items(s) {
+                Some((f, items)) if f.is_empty() && items.len() == 1 && items[0] == s => s = inner,
+                _ => break,
+            }
+        }
+        s
+    }
+    let body = unwrap(unwrap(tail).strip_suffix('$')?);
+    let lit = body.strip_prefix("(?:(?!")?.strip_suffix(").)*")?;
+    (!lit.is_empty() && lit.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '))
+        .then(|| lit.to_string())
 }
 
 /// The top-level `|`-separated branches of `inner` (the inside of a group).
@@ -1318,6 +1357,14 @@ mod tests {
         };
         let s = split.as_ref().expect("split");
         assert!(s.rests.iter().all(|r| r.alts.len() == 2));
+        assert_eq!(s.rests[0].alts[1].avoid.as_deref(), Some(" from "));
+        assert_eq!(
+            avoided_literal("(?:(?:(?:(?! from ).)*)$)").as_deref(),
+            Some(" from ")
+        );
+        assert_eq!(avoided_literal("(?:(?! from ).)*"), None);
+        assert_eq!(avoided_literal("(?:(?!a.).)*$"), None);
+        assert_eq!(avoided_literal("(?:(?!a).)*$x"), None);
         let whole = fancy(pattern, None).unwrap();
         for line in [
             "Failed password for root from 1.2.3.4 port 22 ssh2",
@@ -1334,6 +1381,9 @@ mod tests {
             "Failed password for  from  from 1.2.3.4",
             "Failed none for root from 1.2.3.4 x",
             "Failed password for root",
+            "Failed password for a from 1.2.3.4 port 22 x\ny",
+            "Failed password for a from 1.2.3.4 port 22 x from",
+            "Failed password for a from 1.2.3.4 port 22 x from y",
         ] {
             let expected = whole.captures(line).unwrap().map(|c| {
                 (0..c.len())
