@@ -86,6 +86,11 @@ struct Alt {
     /// matches iff the rest of the text holds neither `LIT` nor a newline,
     /// which is checked without the VM.
     avoid: Option<String>,
+    /// The alternative starts with `(?P<name>(?:(?!LIT).)*?)LIT` (sshd's
+    /// user of an invalid user): the group can only end where `LIT` first
+    /// occurs, and the rest is matched from there. (LIT, group in the whole
+    /// pattern, the rest.)
+    lead: Option<(String, usize, Box<Alt>)>,
     whole: (fancy_regex::Regex, Vec<(usize, usize)>),
 }
 
@@ -103,55 +108,79 @@ impl Rest {
             return fancy_at(&self.regex, &self.groups, text, pos, spans);
         }
         for alt in &self.alts {
-            let Some(head) = &alt.head else {
-                let (whole, groups) = &alt.whole;
-                if let Some(end) = fancy_at(whole, groups, text, pos, spans)? {
-                    return Ok(Some(end));
-                }
-                continue;
-            };
-            slots.clear();
-            slots.resize(head.group_info().slot_len(), None);
-            let input = regex_automata::Input::new(text)
-                .range(pos..)
-                .anchored(regex_automata::Anchored::Yes);
-            if head.search_slots(&input, slots).is_none() {
-                continue;
-            }
-            let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
-                (Some(a), Some(b)) => Some((a.get(), b.get())),
-                _ => None,
-            };
-            let Some((_, head_end)) = span(0) else {
-                continue;
-            };
-            if let Some(lit) = &alt.avoid {
-                let after = &text[head_end..];
-                if !after.contains(lit.as_str()) && !after.contains('\n') {
-                    for &(from, to) in &alt.head_groups {
-                        spans[to] = span(from);
-                    }
-                    return Ok(Some(text.len()));
-                }
-            } else if let Some((tail, tail_groups)) = &alt.tail {
-                if let Some(end) = fancy_at(tail, tail_groups, text, head_end, spans)? {
-                    for &(from, to) in &alt.head_groups {
-                        spans[to] = span(from);
-                    }
-                    return Ok(Some(end));
-                }
-            } else {
-                for &(from, to) in &alt.head_groups {
-                    spans[to] = span(from);
-                }
-                return Ok(Some(head_end));
-            }
-            let (whole, groups) = &alt.whole;
-            if let Some(end) = fancy_at(whole, groups, text, pos, spans)? {
+            if let Some(end) = alt.search(text, pos, slots, spans)? {
                 return Ok(Some(end));
             }
         }
         Ok(None)
+    }
+}
+
+impl Alt {
+    /// Matches the alternative anchored at `pos`, as [`Rest::search`].
+    fn search(
+        &self,
+        text: &str,
+        pos: usize,
+        slots: &mut Vec<Option<NonMaxUsize>>,
+        spans: &mut [Span],
+    ) -> Result<Option<usize>, SearchAbandoned> {
+        if let Some((lit, group, next)) = &self.lead {
+            // The lazy token can only end where `LIT` first occurs.
+            let Some(q) = text[pos..].find(lit.as_str()).map(|q| pos + q) else {
+                return Ok(None);
+            };
+            if text[pos..q].contains('\n') {
+                return Ok(None);
+            }
+            let end = next.search(text, q, slots, spans)?;
+            if end.is_some() {
+                spans[*group] = Some((pos, q));
+            }
+            return Ok(end);
+        }
+        let Some(head) = &self.head else {
+            let (whole, groups) = &self.whole;
+            return fancy_at(whole, groups, text, pos, spans);
+        };
+        slots.clear();
+        slots.resize(head.group_info().slot_len(), None);
+        let input = regex_automata::Input::new(text)
+            .range(pos..)
+            .anchored(regex_automata::Anchored::Yes);
+        if head.search_slots(&input, slots).is_none() {
+            return Ok(None);
+        }
+        let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
+            (Some(a), Some(b)) => Some((a.get(), b.get())),
+            _ => None,
+        };
+        let Some((_, head_end)) = span(0) else {
+            return Ok(None);
+        };
+        if let Some(lit) = &self.avoid {
+            let after = &text[head_end..];
+            if !after.contains(lit.as_str()) && !after.contains('\n') {
+                for &(from, to) in &self.head_groups {
+                    spans[to] = span(from);
+                }
+                return Ok(Some(text.len()));
+            }
+        } else if let Some((tail, tail_groups)) = &self.tail {
+            if let Some(end) = fancy_at(tail, tail_groups, text, head_end, spans)? {
+                for &(from, to) in &self.head_groups {
+                    spans[to] = span(from);
+                }
+                return Ok(Some(end));
+            }
+        } else {
+            for &(from, to) in &self.head_groups {
+                spans[to] = span(from);
+            }
+            return Ok(Some(head_end));
+        }
+        let (whole, groups) = &self.whole;
+        fancy_at(whole, groups, text, pos, spans)
     }
 }
 
@@ -681,13 +710,6 @@ fn split(
     }
     let rest: String = items[cut..].concat();
     let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
-    let own_names = |names: Vec<Option<&str>>| -> Vec<(usize, String)> {
-        names
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
-            .collect()
-    };
     let prefix_named = own_names(prefix.capture_names().collect());
     // Conditionals on groups of the prefix, decided per outcome (at most
     // four rests).
@@ -718,55 +740,7 @@ fn split(
         let groups = map(own_names(regex.capture_names().collect()))?;
         let mut alts = Vec::new();
         for alt in distribute(&text).unwrap_or_default() {
-            let compiled = (|| {
-                let whole = fancy(&format!("{flags}{alt}"), backtrack_limit).ok()?;
-                let whole_groups = map(own_names(whole.capture_names().collect()))?;
-                let (_, items) = top_level_items(&alt)?;
-                let cut = items.iter().take_while(|i| !needs_backtracking(i)).count();
-                if cut == 0 {
-                    // Nothing regular up front: the VM runs the alternative.
-                    return Some(Alt {
-                        head: None,
-                        head_groups: Vec::new(),
-                        tail: None,
-                        avoid: None,
-                        whole: (whole, whole_groups),
-                    });
-                }
-                let head = meta::Builder::new()
-                    .build(&format!("{flags}{}", items[..cut].concat()))
-                    .ok()?;
-                let info = head.group_info();
-                let head_groups = map(own_names(
-                    (0..info.group_len(regex_automata::PatternID::ZERO))
-                        .map(|i| info.to_name(regex_automata::PatternID::ZERO, i))
-                        .collect(),
-                ))?;
-                let tail = if cut < items.len() {
-                    let tail = fancy(
-                        &format!("{flags}{}", items[cut..].concat()),
-                        backtrack_limit,
-                    )
-                    .ok()?;
-                    let tail_groups = map(own_names(tail.capture_names().collect()))?;
-                    Some((tail, tail_groups))
-                } else {
-                    None
-                };
-                // Every group of the alternative must come from head or tail.
-                let split_len = head_groups.len() + tail.as_ref().map_or(0, |t| t.1.len());
-                let avoid = flags
-                    .is_empty()
-                    .then(|| avoided_literal(&items[cut..].concat()))
-                    .flatten();
-                (split_len == whole_groups.len()).then_some(Alt {
-                    head: Some(head),
-                    head_groups,
-                    tail,
-                    avoid,
-                    whole: (whole, whole_groups),
-                })
-            })();
+            let compiled = build_alt(&alt, &flags, backtrack_limit, names);
             match compiled {
                 Some(a) => alts.push(a),
                 None => {
@@ -912,21 +886,130 @@ fn distribute(rest: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// `s` without the `(?:…)` groups that enclose all of it.
+fn unwrap_groups(mut s: &str) -> &str {
+    while let Some(inner) = s.strip_prefix("(?:").and_then(|x| x.strip_suffix(')')) {
+        // Only when the first group closes at the very end.
+        match top_level_items(s) {
+            Some((f, items)) if f.is_empty() && items.len() == 1 && items[0] == s => s = inner,
+            _ => break,
+        }
+    }
+    s
+}
+
+/// One alternative of a distributed rest (see [`Alt`]); `None` when its
+/// groups cannot all be mapped.
+fn build_alt(
+    alt: &str,
+    flags: &str,
+    backtrack_limit: Option<usize>,
+    names: &[(String, usize)],
+) -> Option<Alt> {
+    let whole = fancy(&format!("{flags}{alt}"), backtrack_limit).ok()?;
+    let whole_groups = map_names(names, own_names(whole.capture_names().collect()))?;
+    let (_, items) = top_level_items(alt)?;
+    let cut = items.iter().take_while(|i| !needs_backtracking(i)).count();
+    if let Some(lead) = lazy_lead(&items, flags) {
+        let (name, lit) = lead;
+        let group = names.iter().find(|(n, _)| *n == name).map(|(_, i)| *i)?;
+        let next = build_alt(&items[1..].concat(), flags, backtrack_limit, names)?;
+        return Some(Alt {
+            head: None,
+            head_groups: Vec::new(),
+            tail: None,
+            avoid: None,
+            lead: Some((lit, group, Box::new(next))),
+            whole: (whole, whole_groups),
+        });
+    }
+    if cut == 0 {
+        // Nothing regular up front: the VM runs the alternative.
+        return Some(Alt {
+            head: None,
+            head_groups: Vec::new(),
+            tail: None,
+            avoid: None,
+            lead: None,
+            whole: (whole, whole_groups),
+        });
+    }
+    let head = meta::Builder::new()
+        .build(&format!("{flags}{}", items[..cut].concat()))
+        .ok()?;
+    let info = head.group_info();
+    let head_groups = map_names(
+        names,
+        own_names(
+            (0..info.group_len(regex_automata::PatternID::ZERO))
+                .map(|i| info.to_name(regex_automata::PatternID::ZERO, i))
+                .collect(),
+        ),
+    )?;
+    let tail = if cut < items.len() {
+        let tail = fancy(
+            &format!("{flags}{}", items[cut..].concat()),
+            backtrack_limit,
+        )
+        .ok()?;
+        let tail_groups = map_names(names, own_names(tail.capture_names().collect()))?;
+        Some((tail, tail_groups))
+    } else {
+        None
+    };
+    // Every group of the alternative must come from head or tail.
+    let split_len = head_groups.len() + tail.as_ref().map_or(0, |t| t.1.len());
+    let avoid = flags
+        .is_empty()
+        .then(|| avoided_literal(&items[cut..].concat()))
+        .flatten();
+    (split_len == whole_groups.len()).then_some(Alt {
+        head: Some(head),
+        head_groups,
+        tail,
+        avoid,
+        lead: None,
+        whole: (whole, whole_groups),
+    })
+}
+
+/// (group, name) of the named groups among `names` (by group number).
+fn own_names(names: Vec<Option<&str>>) -> Vec<(usize, String)> {
+    names
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+        .collect()
+}
+
+/// (group in the own pattern, group in the whole pattern) of the
+/// named groups in `own`; `None` if one is not in `names`.
+fn map_names(names: &[(String, usize)], own: Vec<(usize, String)>) -> Option<Vec<(usize, usize)>> {
+    own.into_iter()
+        .map(|(i, n)| names.iter().find(|(m, _)| *m == n).map(|(_, j)| (i, *j)))
+        .collect()
+}
+
+/// (NAME, LIT) when `items` start with `(?P<NAME>(?:(?!LIT).)*?)` and go on
+/// with `LIT` (plain letters, digits and spaces), without global flags.
+fn lazy_lead(items: &[String], flags: &str) -> Option<(String, String)> {
+    if !flags.is_empty() {
+        return None;
+    }
+    let (first, rest) = items.split_first()?;
+    let (name, body) = first.strip_prefix("(?P<")?.split_once('>')?;
+    let lit = unwrap_groups(body.strip_suffix(')')?)
+        .strip_prefix("(?:(?!")?
+        .strip_suffix(").)*?")?;
+    let plain = !lit.is_empty() && lit.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ');
+    (plain && rest.concat().starts_with(lit)).then(|| (name.to_string(), lit.to_string()))
+}
+
 /// `LIT` when `tail` is `(?:(?!LIT).)*$` (in redundant `(?:…)` groups, as
 /// [`decide_conditionals`] leaves it) with `LIT` plain letters, digits and
 /// spaces.
 fn avoided_literal(tail: &str) -> Option<String> {
-    fn unwrap(mut s: &str) -> &str {
-        while let Some(inner) = s.strip_prefix("(?:").and_then(|x| x.strip_suffix(')')) {
-            // Only when the first group closes at the very end.
-            match top_level_items(s) {
-                Some((f, items)) if f.is_empty() && items.len() == 1 && items[0] == s => s = inner,
-                _ => break,
-            }
-        }
-        s
-    }
-    let body = unwrap(unwrap(tail).strip_suffix('$')?);
+    let body = unwrap_groups(unwrap_groups(tail).strip_suffix('$')?);
     let lit = body.strip_prefix("(?:(?!")?.strip_suffix(").)*")?;
     (!lit.is_empty() && lit.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '))
         .then(|| lit.to_string())
@@ -1358,6 +1441,8 @@ mod tests {
         let s = split.as_ref().expect("split");
         assert!(s.rests.iter().all(|r| r.alts.len() == 2));
         assert_eq!(s.rests[0].alts[1].avoid.as_deref(), Some(" from "));
+        // With `invalid user `, the user is `(?:(?! from ).)*?`.
+        assert!(s.rests[1].alts[1].lead.is_some());
         assert_eq!(
             avoided_literal("(?:(?:(?:(?! from ).)*)$)").as_deref(),
             Some(" from ")
@@ -1384,6 +1469,13 @@ mod tests {
             "Failed password for a from 1.2.3.4 port 22 x\ny",
             "Failed password for a from 1.2.3.4 port 22 x from",
             "Failed password for a from 1.2.3.4 port 22 x from y",
+            "Failed password for invalid user a b from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a\nb from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a from x from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a from 1.2.3.4 port 22 x from y",
+            "Failed password for invalid user  from 1.2.3.4 from 5.6.7.8",
+            "Failed password for invalid user a b from 1.2.3.4: x",
+            "Failed password for invalid user a from",
         ] {
             let expected = whole.captures(line).unwrap().map(|c| {
                 (0..c.len())
