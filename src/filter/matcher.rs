@@ -8,6 +8,10 @@
 //! conditionals, backreferences) run on fancy-regex, but when they begin
 //! with a lookaround-free part, that part is first matched by the `regex`
 //! crate and the backtracking VM only runs on the rest (see [`Split`]).
+//! Conditionals of the rest on groups of that head are decided by the
+//! head's match, and a rest that starts with alternatives a later
+//! conditional tells apart is tried alternative by alternative, mostly on
+//! the `regex` crate (see [`Rest`]).
 
 use std::sync::{Arc, OnceLock};
 
