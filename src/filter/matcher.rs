@@ -8,6 +8,10 @@
 //! conditionals, backreferences) run on fancy-regex, but when they begin
 //! with a lookaround-free part, that part is first matched by the `regex`
 //! crate and the backtracking VM only runs on the rest (see [`Split`]).
+//! Conditionals of the rest on groups of that head are decided by the
+//! head's match, and a rest that starts with alternatives a later
+//! conditional tells apart is tried alternative by alternative, mostly on
+//! the `regex` crate (see [`Rest`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -43,14 +47,164 @@ pub struct Scratch {
 /// paths in priority order, so when the rest matches after the prefix's
 /// preferred (leftmost-first) match, that combination is exactly the match
 /// the VM would find alone; otherwise the VM searches the whole pattern.
+///
+/// Conditionals in the rest on groups of the prefix (sshd's
+/// `(?P<cond_inv>invalid user )?…(?(cond_inv)…|…)`) are decided once the
+/// prefix has matched: the rest is compiled once per combination of those
+/// groups taking part or not, each conditional replaced by its branch.
 #[derive(Debug, Clone)]
 struct Split {
     prefix: regex::Regex,
-    rest: fancy_regex::Regex,
+    /// Groups of the prefix that conditionals of the rest test.
+    conds: Vec<usize>,
+    /// The rest for each combination: bit `k` of the index is set when
+    /// group `conds[k]` took part in the prefix's match.
+    rests: Vec<Rest>,
     /// (group in the prefix, group in the whole pattern).
     prefix_groups: Vec<(usize, usize)>,
+}
+
+/// The rest of a [`Split`] for one outcome of its conditionals.
+#[derive(Debug, Clone)]
+struct Rest {
+    regex: fancy_regex::Regex,
     /// (group in the rest, group in the whole pattern).
-    rest_groups: Vec<(usize, usize)>,
+    groups: Vec<(usize, usize)>,
+    /// When not empty, the same rest as alternatives tried in order (see
+    /// [`distribute`]), searched instead of `regex`.
+    alts: Vec<Alt>,
+}
+
+/// One alternative of a distributed [`Rest`]: a head the `regex` crate
+/// matches (anchored), then the backtracking VM on the tail if there is
+/// one, with the same preferred-match argument as [`Split`]; when the tail
+/// fails after the head's preferred match, the VM runs the whole alternative.
+#[derive(Debug, Clone)]
+struct Alt {
+    /// `None` when the alternative begins with what only the VM runs.
+    head: Option<meta::Regex>,
+    /// (group in the head, group in the whole pattern).
+    head_groups: Vec<(usize, usize)>,
+    tail: Option<(fancy_regex::Regex, Vec<(usize, usize)>)>,
+    /// The tail is `(?:(?!LIT).)*$` (sshd's `(?:(?! from ).)*$`): it
+    /// matches iff the rest of the text holds neither `LIT` nor a newline,
+    /// which is checked without the VM.
+    avoid: Option<String>,
+    /// The alternative starts with `(?P<name>(?:(?!LIT).)*?)LIT` (sshd's
+    /// user of an invalid user): the group can only end where `LIT` first
+    /// occurs, and the rest is matched from there. (LIT, group in the whole
+    /// pattern, the rest.)
+    lead: Option<(String, usize, Box<Alt>)>,
+    whole: (fancy_regex::Regex, Vec<(usize, usize)>),
+}
+
+impl Rest {
+    /// Matches the rest anchored at `pos`; on a match, fills its groups in
+    /// `spans` and returns where it ends.
+    fn search(
+        &self,
+        text: &str,
+        pos: usize,
+        slots: &mut Vec<Option<NonMaxUsize>>,
+        spans: &mut [Span],
+    ) -> Result<Option<usize>, SearchAbandoned> {
+        if self.alts.is_empty() {
+            return fancy_at(&self.regex, &self.groups, text, pos, spans);
+        }
+        for alt in &self.alts {
+            if let Some(end) = alt.search(text, pos, slots, spans)? {
+                return Ok(Some(end));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Alt {
+    /// Matches the alternative anchored at `pos`, as [`Rest::search`].
+    fn search(
+        &self,
+        text: &str,
+        pos: usize,
+        slots: &mut Vec<Option<NonMaxUsize>>,
+        spans: &mut [Span],
+    ) -> Result<Option<usize>, SearchAbandoned> {
+        if let Some((lit, group, next)) = &self.lead {
+            // The lazy token can only end where `LIT` first occurs.
+            let Some(q) = text[pos..].find(lit.as_str()).map(|q| pos + q) else {
+                return Ok(None);
+            };
+            if text[pos..q].contains('\n') {
+                return Ok(None);
+            }
+            let end = next.search(text, q, slots, spans)?;
+            if end.is_some() {
+                spans[*group] = Some((pos, q));
+            }
+            return Ok(end);
+        }
+        let Some(head) = &self.head else {
+            let (whole, groups) = &self.whole;
+            return fancy_at(whole, groups, text, pos, spans);
+        };
+        slots.clear();
+        slots.resize(head.group_info().slot_len(), None);
+        let input = regex_automata::Input::new(text)
+            .range(pos..)
+            .anchored(regex_automata::Anchored::Yes);
+        if head.search_slots(&input, slots).is_none() {
+            return Ok(None);
+        }
+        let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
+            (Some(a), Some(b)) => Some((a.get(), b.get())),
+            _ => None,
+        };
+        let Some((_, head_end)) = span(0) else {
+            return Ok(None);
+        };
+        if let Some(lit) = &self.avoid {
+            let after = &text[head_end..];
+            if !after.contains(lit.as_str()) && !after.contains('\n') {
+                for &(from, to) in &self.head_groups {
+                    spans[to] = span(from);
+                }
+                return Ok(Some(text.len()));
+            }
+        } else if let Some((tail, tail_groups)) = &self.tail {
+            if let Some(end) = fancy_at(tail, tail_groups, text, head_end, spans)? {
+                for &(from, to) in &self.head_groups {
+                    spans[to] = span(from);
+                }
+                return Ok(Some(end));
+            }
+        } else {
+            for &(from, to) in &self.head_groups {
+                spans[to] = span(from);
+            }
+            return Ok(Some(head_end));
+        }
+        let (whole, groups) = &self.whole;
+        fancy_at(whole, groups, text, pos, spans)
+    }
+}
+
+/// Matches `regex` anchored at `pos`; on a match, fills the mapped groups
+/// in `spans` and returns where it ends.
+fn fancy_at(
+    regex: &fancy_regex::Regex,
+    groups: &[(usize, usize)],
+    text: &str,
+    pos: usize,
+    spans: &mut [Span],
+) -> Result<Option<usize>, SearchAbandoned> {
+    let input = RegexInput::new(text).from_pos(pos).anchored(true);
+    let Some(m) = regex.captures_input(input).map_err(|_| SearchAbandoned)? else {
+        return Ok(None);
+    };
+    for &(from, to) in groups {
+        spans[to] = m.get(from).map(|g| (g.start(), g.end()));
+    }
+    Ok(Some(m.get(0).map_or(pos, |g| g.end())))
 }
 
 /// The same pattern compiled for texts that are pure ASCII (most log
@@ -422,16 +576,20 @@ impl Matcher {
                         // Every match begins with a match of the prefix.
                         return Ok(false);
                     };
-                    let input = RegexInput::new(text).from_pos(prefix.end()).anchored(true);
-                    if let Some(m) = s.rest.captures_input(input).map_err(|_| SearchAbandoned)? {
-                        scratch.spans.iter_mut().for_each(|x| *x = None);
+                    let which = s
+                        .conds
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &g)| locs.get(g).is_some())
+                        .fold(0, |acc, (k, _)| acc | 1 << k);
+                    scratch.spans.iter_mut().for_each(|x| *x = None);
+                    let slots = scratch.tail.get_or_insert_with(Vec::new);
+                    if let Some(end) =
+                        s.rests[which].search(text, prefix.end(), slots, &mut scratch.spans)?
+                    {
                         for &(from, to) in &s.prefix_groups {
                             scratch.spans[to] = locs.get(from);
                         }
-                        for &(from, to) in &s.rest_groups {
-                            scratch.spans[to] = m.get(from).map(|g| (g.start(), g.end()));
-                        }
-                        let end = m.get(0).map(|g| g.end()).unwrap_or(prefix.end());
                         scratch.spans[0] = Some((prefix.start(), end));
                         return Ok(true);
                     }
@@ -555,38 +713,353 @@ fn split(
         return None;
     }
     let rest: String = items[cut..].concat();
-    // The rest must not refer to groups of the prefix (numbers would be
-    // renumbered, names unknown).
-    if refers_outside(&rest) {
+    let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
+    let prefix_named = own_names(prefix.capture_names().collect());
+    // Conditionals on groups of the prefix, decided per outcome (at most
+    // four rests).
+    let conds: Vec<(usize, String)> = outside_conditions(&rest)?
+        .into_iter()
+        .map(|name| prefix_named.iter().find(|(_, n)| *n == name).cloned())
+        .collect::<Option<_>>()?;
+    if conds.len() > 2 {
         return None;
     }
-    let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
-    let rest = fancy(&format!("{flags}{rest}"), backtrack_limit).ok()?;
-    let map = |own: Vec<(usize, &str)>| -> Option<Vec<(usize, usize)>> {
+    let map = |own: Vec<(usize, String)>| -> Option<Vec<(usize, usize)>> {
         own.into_iter()
-            .map(|(i, n)| names.iter().find(|(m, _)| m == n).map(|(_, j)| (i, *j)))
+            .map(|(i, n)| names.iter().find(|(m, _)| *m == n).map(|(_, j)| (i, *j)))
             .collect()
     };
-    let prefix_groups = map(prefix
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, n)| n.map(|n| (i, n)))
-        .collect())?;
-    let rest_groups = map(rest
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, n)| n.map(|n| (i, n)))
-        .collect())?;
-    // Every named group of the whole pattern must come from one of the parts.
-    if prefix_groups.len() + rest_groups.len() != names.len() {
+    let mut rests = Vec::new();
+    for which in 0..1usize << conds.len() {
+        let mut text = rest.clone();
+        for (k, (_, name)) in conds.iter().enumerate() {
+            text = decide_conditionals(&text, name, which & 1 << k != 0)?;
+        }
+        // The rest must not refer to groups of the prefix (numbers would be
+        // renumbered, names unknown).
+        if refers_outside(&text) {
+            return None;
+        }
+        let regex = fancy(&format!("{flags}{text}"), backtrack_limit).ok()?;
+        let groups = map(own_names(regex.capture_names().collect()))?;
+        let mut alts = Vec::new();
+        for alt in distribute(&text).unwrap_or_default() {
+            let compiled = build_alt(&alt, &flags, backtrack_limit, names);
+            match compiled {
+                Some(a) => alts.push(a),
+                None => {
+                    alts.clear();
+                    break;
+                }
+            }
+        }
+        rests.push(Rest {
+            regex,
+            groups,
+            alts,
+        });
+    }
+    let prefix_groups = map(prefix_named)?;
+    // Every named group of the whole pattern must come from one of the
+    // parts (a branch dropped with its groups gives up instead).
+    if rests
+        .iter()
+        .any(|r| prefix_groups.len() + r.groups.len() != names.len())
+    {
         return None;
     }
     Some(Split {
         prefix,
-        rest,
+        conds: conds.into_iter().map(|(i, _)| i).collect(),
+        rests,
         prefix_groups,
-        rest_groups,
     })
+}
+
+/// Names tested by `(?(<name>)` conditionals of `rest` that `rest` does not
+/// define, in order of first use; `None` for a numbered condition.
+fn outside_conditions(rest: &str) -> Option<Vec<String>> {
+    let defined = defined_names(rest);
+    let mut out: Vec<String> = Vec::new();
+    for (i, m) in rest.match_indices("(?(") {
+        if rest[..i].ends_with('\\') {
+            // An escaped parenthesis; `refers_outside` judges the rest.
+            continue;
+        }
+        let after = &rest[i + m.len()..];
+        let name = after.strip_prefix('<')?.split_once(">)")?.0;
+        if !defined.contains(&name) && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    Some(out)
+}
+
+/// `pattern` with every `(?(<name>)yes|no)` replaced by `(?:yes)` when
+/// `present`, else by `(?:no)`; `None` when the syntax is not understood.
+fn decide_conditionals(pattern: &str, name: &str, present: bool) -> Option<String> {
+    let marker = format!("(?(<{name}>)");
+    let mut text = pattern.to_string();
+    while let Some(at) = text.find(&marker) {
+        let chars: Vec<char> = text[at + marker.len()..].chars().collect();
+        // The branches end at the `)` closing the conditional; `|` at
+        // depth 0 separates them.
+        let (mut j, mut depth, mut bar) = (0, 0usize, None);
+        loop {
+            match *chars.get(j)? {
+                '\\' => {
+                    j = escape_end(&chars, j)?;
+                    continue;
+                }
+                '[' => {
+                    j = class_end(&chars, j)?;
+                    continue;
+                }
+                '(' => depth += 1,
+                ')' if depth == 0 => break,
+                ')' => depth -= 1,
+                '|' if depth == 0 && bar.is_none() => bar = Some(j),
+                _ => {}
+            }
+            j += 1;
+        }
+        let body: String = chars[..j].iter().collect();
+        let rest: String = chars[j + 1..].iter().collect();
+        let (yes, no) = match bar {
+            Some(b) => (
+                chars[..b].iter().collect::<String>(),
+                chars[b + 1..j].iter().collect::<String>(),
+            ),
+            None => (body, String::new()),
+        };
+        let branch = if present { yes } else { no };
+        text = format!("{}(?:{branch}){rest}", &text[..at]);
+    }
+    Some(text)
+}
+
+/// A rest that begins with a group of alternatives, one of which defines
+/// a group that a conditional later in the rest tests (sshd's
+/// `(?P<user>(?P<cond_user>\S+)|[^:]+) from …(?(cond_user): |…)`), as the
+/// list of its alternatives, each followed by what comes after with the
+/// conditional decided: `(A|B)C` tries A then C, then B then C, so it is
+/// `AC|BC` in that order. Most of each alternative is then regular.
+/// Only ASCII-class patterns (the [`asciify`] twin), so the Unicode
+/// programs stay lazy; `None` when the shape does not fit.
+fn distribute(rest: &str) -> Option<Vec<String>> {
+    if rest.contains("\\p{") || rest.contains("\\P{") {
+        return None;
+    }
+    let (flags, items) = top_level_items(rest)?;
+    if !flags.is_empty() {
+        return None;
+    }
+    let (first, after) = items.split_first()?;
+    let after: String = after.concat();
+    let (open, inner) = if let Some(x) = first.strip_prefix("(?:") {
+        ("(?:".to_string(), x)
+    } else if let Some(x) = first.strip_prefix("(?P<") {
+        let (name, x) = x.split_once('>')?;
+        (format!("(?P<{name}>"), x)
+    } else {
+        return None;
+    };
+    // No quantifier on the group.
+    let inner = inner.strip_suffix(')')?;
+    let branches = top_level_branches(inner)?;
+    if branches.len() < 2 {
+        return None;
+    }
+    // The tested name: defined in exactly one branch, nowhere else.
+    let after_defined = defined_names(&after);
+    let tested = outside_conditions(&after)?;
+    let name = tested.iter().find(|n| {
+        branches
+            .iter()
+            .filter(|b| defined_names(b).contains(&n.as_str()))
+            .count()
+            == 1
+            && !after_defined.contains(&n.as_str())
+    })?;
+    let mut out = Vec::new();
+    for b in &branches {
+        let present = defined_names(b).contains(&name.as_str());
+        let decided = decide_conditionals(&after, name, present)?;
+        out.push(format!("{open}{b}){decided}"));
+    }
+    Some(out)
+}
+
+/// `s` without the `(?:…)` groups that enclose all of it.
+fn unwrap_groups(mut s: &str) -> &str {
+    while let Some(inner) = s.strip_prefix("(?:").and_then(|x| x.strip_suffix(')')) {
+        // Only when the first group closes at the very end.
+        match top_level_items(s) {
+            Some((f, items)) if f.is_empty() && items.len() == 1 && items[0] == s => s = inner,
+            _ => break,
+        }
+    }
+    s
+}
+
+/// One alternative of a distributed rest (see [`Alt`]); `None` when its
+/// groups cannot all be mapped.
+fn build_alt(
+    alt: &str,
+    flags: &str,
+    backtrack_limit: Option<usize>,
+    names: &[(String, usize)],
+) -> Option<Alt> {
+    let whole = fancy(&format!("{flags}{alt}"), backtrack_limit).ok()?;
+    let whole_groups = map_names(names, own_names(whole.capture_names().collect()))?;
+    let (_, items) = top_level_items(alt)?;
+    let cut = items.iter().take_while(|i| !needs_backtracking(i)).count();
+    if let Some(lead) = lazy_lead(&items, flags) {
+        let (name, lit) = lead;
+        let group = names.iter().find(|(n, _)| *n == name).map(|(_, i)| *i)?;
+        let next = build_alt(&items[1..].concat(), flags, backtrack_limit, names)?;
+        return Some(Alt {
+            head: None,
+            head_groups: Vec::new(),
+            tail: None,
+            avoid: None,
+            lead: Some((lit, group, Box::new(next))),
+            whole: (whole, whole_groups),
+        });
+    }
+    if cut == 0 {
+        // Nothing regular up front: the VM runs the alternative.
+        return Some(Alt {
+            head: None,
+            head_groups: Vec::new(),
+            tail: None,
+            avoid: None,
+            lead: None,
+            whole: (whole, whole_groups),
+        });
+    }
+    let head = meta::Builder::new()
+        .build(&format!("{flags}{}", items[..cut].concat()))
+        .ok()?;
+    let info = head.group_info();
+    let head_groups = map_names(
+        names,
+        own_names(
+            (0..info.group_len(regex_automata::PatternID::ZERO))
+                .map(|i| info.to_name(regex_automata::PatternID::ZERO, i))
+                .collect(),
+        ),
+    )?;
+    let tail = if cut < items.len() {
+        let tail = fancy(
+            &format!("{flags}{}", items[cut..].concat()),
+            backtrack_limit,
+        )
+        .ok()?;
+        let tail_groups = map_names(names, own_names(tail.capture_names().collect()))?;
+        Some((tail, tail_groups))
+    } else {
+        None
+    };
+    // Every group of the alternative must come from head or tail.
+    let split_len = head_groups.len() + tail.as_ref().map_or(0, |t| t.1.len());
+    let avoid = flags
+        .is_empty()
+        .then(|| avoided_literal(&items[cut..].concat()))
+        .flatten();
+    (split_len == whole_groups.len()).then_some(Alt {
+        head: Some(head),
+        head_groups,
+        tail,
+        avoid,
+        lead: None,
+        whole: (whole, whole_groups),
+    })
+}
+
+/// (group, name) of the named groups among `names` (by group number).
+fn own_names(names: Vec<Option<&str>>) -> Vec<(usize, String)> {
+    names
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+        .collect()
+}
+
+/// (group in the own pattern, group in the whole pattern) of the
+/// named groups in `own`; `None` if one is not in `names`.
+fn map_names(names: &[(String, usize)], own: Vec<(usize, String)>) -> Option<Vec<(usize, usize)>> {
+    own.into_iter()
+        .map(|(i, n)| names.iter().find(|(m, _)| *m == n).map(|(_, j)| (i, *j)))
+        .collect()
+}
+
+/// (NAME, LIT) when `items` start with `(?P<NAME>(?:(?!LIT).)*?)` and go on
+/// with `LIT` (plain letters, digits and spaces), without global flags.
+fn lazy_lead(items: &[String], flags: &str) -> Option<(String, String)> {
+    if !flags.is_empty() {
+        return None;
+    }
+    let (first, rest) = items.split_first()?;
+    let (name, body) = first.strip_prefix("(?P<")?.split_once('>')?;
+    let lit = unwrap_groups(body.strip_suffix(')')?)
+        .strip_prefix("(?:(?!")?
+        .strip_suffix(").)*?")?;
+    let plain = !lit.is_empty() && lit.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ');
+    (plain && rest.concat().starts_with(lit)).then(|| (name.to_string(), lit.to_string()))
+}
+
+/// `LIT` when `tail` is `(?:(?!LIT).)*$` (in redundant `(?:…)` groups, as
+/// [`decide_conditionals`] leaves it) with `LIT` plain letters, digits and
+/// spaces.
+fn avoided_literal(tail: &str) -> Option<String> {
+    let body = unwrap_groups(unwrap_groups(tail).strip_suffix('$')?);
+    let lit = body.strip_prefix("(?:(?!")?.strip_suffix(").)*")?;
+    (!lit.is_empty() && lit.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '))
+        .then(|| lit.to_string())
+}
+
+/// The top-level `|`-separated branches of `inner` (the inside of a group).
+fn top_level_branches(inner: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = inner.chars().collect();
+    let (mut j, mut depth, mut start) = (0, 0usize, 0);
+    let mut out = Vec::new();
+    while j < chars.len() {
+        match chars[j] {
+            '\\' => {
+                j = escape_end(&chars, j)?;
+                continue;
+            }
+            '[' => {
+                j = class_end(&chars, j)?;
+                continue;
+            }
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1)?,
+            '|' if depth == 0 => {
+                out.push(chars[start..j].iter().collect());
+                start = j + 1;
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    (depth == 0).then_some(())?;
+    out.push(chars[start..].iter().collect());
+    Some(out)
+}
+
+/// Names of the groups `piece` defines.
+fn defined_names(piece: &str) -> Vec<&str> {
+    piece
+        .match_indices("(?P<")
+        .chain(piece.match_indices("(?<"))
+        .filter_map(|(i, m)| {
+            let name_start = i + m.len();
+            let len = piece[name_start..].find('>')?;
+            Some(&piece[name_start..name_start + len])
+        })
+        .collect()
 }
 
 /// Whether a piece of pattern uses what only the backtracking VM has
@@ -617,15 +1090,7 @@ fn needs_backtracking(piece: &str) -> bool {
 /// Whether `rest` has a backreference or conditional naming a group it does
 /// not define itself, or one by number.
 fn refers_outside(rest: &str) -> bool {
-    let defined: Vec<&str> = rest
-        .match_indices("(?P<")
-        .chain(rest.match_indices("(?<"))
-        .filter_map(|(i, m)| {
-            let name_start = i + m.len();
-            let len = rest[name_start..].find('>')?;
-            Some(&rest[name_start..name_start + len])
-        })
-        .collect();
+    let defined = defined_names(rest);
     let bytes = rest.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'\\' && i + 1 < bytes.len() {
@@ -929,13 +1394,100 @@ mod tests {
     }
 
     #[test]
-    fn rest_referring_to_the_prefix_is_not_split() {
-        let m = Matcher::new(r"^abcdefghijk(?P<a>x)?(?(<a>)y|z)(?=q)", None).unwrap();
+    fn conditionals_on_the_prefix_are_decided_per_outcome() {
+        let pattern =
+            r"^abcdefghijk(?P<a>x)?(?P<u>(?P<b>y)|(?(<a>)z+?|w+))(?=q)(?(<b>)q|(?:(?!r).)*$)";
+        let m = Matcher::new(pattern, None).unwrap();
         let Engine::Fancy { split, .. } = &m.engine else {
             panic!("conditional needs fancy-regex")
         };
-        assert!(split.is_none());
-        assert!(spans(&m, "abcdefghijkxyq").is_some());
+        let s = split.as_ref().expect("split");
+        assert_eq!(s.rests.len(), 2);
+        // `(?P<u>(?P<b>y)|…)…(?(<b>)…)` is distributed in both rests.
+        assert!(s.rests.iter().all(|r| r.alts.len() == 2));
+        let whole = fancy(pattern, None).unwrap();
+        for line in [
+            "abcdefghijkxyq",
+            "abcdefghijkyq",
+            "abcdefghijkxzzq",
+            "abcdefghijkxzzqr",
+            "abcdefghijkwwq",
+            "abcdefghijkwwqr",
+            "abcdefghijkzq",
+            "abcdefghijkxwq",
+            "abcdefghijk",
+        ] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line}");
+        }
+        assert_eq!(
+            decide_conditionals(r"a(?(<n>)b(c|d)|[|)]e)f(?(<n>)g)", "n", false),
+            Some(r"a(?:[|)]e)f(?:)".to_string())
+        );
+        assert_eq!(
+            decide_conditionals(r"a(?(<n>)b(c|d)|[|)]e)f(?(<n>)g)", "n", true),
+            Some(r"a(?:b(c|d))f(?:g)".to_string())
+        );
+    }
+
+    #[test]
+    fn sshd_failed_pattern_matches_like_the_backtracker() {
+        // sshd's `^Failed …` failregex as the ASCII twin spells it.
+        let pattern = r"^Failed (?:(?P<nofail>publickey)|[^\t\n\x0B\x0C\r \x1c-\x1f]+) for (?P<cond_inv>invalid user )?(?P<user>(?P<cond_user>[^\t\n\x0B\x0C\r \x1c-\x1f]+)|(?(<cond_inv>)(?:(?! from ).)*?|[^:]+)) from (?:\[?(?:(?:::f{4,6}:)?(?P<ip4>(?:[0-9]{1,3}\.){3}[0-9]{1,3})|(?P<ip6>(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:)))\]?|(?P<dns>[a-zA-Z0-9_\-.^_]*[a-zA-Z0-9_]))(?: (?:port [0-9]+|on [^\t\n\x0B\x0C\r \x1c-\x1f]+)){0,2}(?: ssh[0-9]*)?(?(<cond_user>): |(?:(?:(?! from ).)*)$)";
+        let m = Matcher::new(pattern, Some(100_000)).unwrap();
+        let Engine::Fancy { split, .. } = &m.engine else {
+            panic!("conditionals need fancy-regex")
+        };
+        let s = split.as_ref().expect("split");
+        assert!(s.rests.iter().all(|r| r.alts.len() == 2));
+        assert_eq!(s.rests[0].alts[1].avoid.as_deref(), Some(" from "));
+        // With `invalid user `, the user is `(?:(?! from ).)*?`.
+        assert!(s.rests[1].alts[1].lead.is_some());
+        assert_eq!(
+            avoided_literal("(?:(?:(?:(?! from ).)*)$)").as_deref(),
+            Some(" from ")
+        );
+        assert_eq!(avoided_literal("(?:(?! from ).)*"), None);
+        assert_eq!(avoided_literal("(?:(?!a.).)*$"), None);
+        assert_eq!(avoided_literal("(?:(?!a).)*$x"), None);
+        let whole = fancy(pattern, None).unwrap();
+        for line in [
+            "Failed password for root from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user root from 1.2.3.4 port 22 ssh2",
+            "Failed publickey for git from 1.2.3.4 port 22 ssh2: RSA SHA256:x",
+            "Failed password for invalid user a from b from 1.2.3.4 port 22 ssh2",
+            "Failed password for a b c from 1.2.3.4 port 22 ssh2",
+            "Failed password for a from 1.2.3.4 port 22 ssh2 from 5.6.7.8",
+            "Failed password for a b from 1.2.3.4 port 22 ssh2 x from 5.6.7.8",
+            "Failed password for root from ::ffff:1.2.3.4 port 22 on eth0 ssh2",
+            "Failed password for root from host.example.org",
+            "Failed password for ro:ot from 1.2.3.4 port 22",
+            "Failed password for invalid user  from 1.2.3.4",
+            "Failed password for  from  from 1.2.3.4",
+            "Failed none for root from 1.2.3.4 x",
+            "Failed password for root",
+            "Failed password for a from 1.2.3.4 port 22 x\ny",
+            "Failed password for a from 1.2.3.4 port 22 x from",
+            "Failed password for a from 1.2.3.4 port 22 x from y",
+            "Failed password for invalid user a b from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a\nb from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a from x from 1.2.3.4 port 22 ssh2",
+            "Failed password for invalid user a from 1.2.3.4 port 22 x from y",
+            "Failed password for invalid user  from 1.2.3.4 from 5.6.7.8",
+            "Failed password for invalid user a b from 1.2.3.4: x",
+            "Failed password for invalid user a from",
+        ] {
+            let expected = whole.captures(line).unwrap().map(|c| {
+                (0..c.len())
+                    .map(|i| c.get(i).map(|g| (g.start(), g.end())))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(spans(&m, line), expected, "{line}");
+        }
     }
 
     #[test]
