@@ -181,28 +181,6 @@ impl Drop for CourierHost {
     }
 }
 
-/// Stops our server when the test ends, even on failure.
-struct StopOnDrop<'a>(&'a Scratch, bool);
-
-impl StopOnDrop<'_> {
-    fn stop(&mut self) {
-        if !self.1 {
-            self.1 = true;
-            let (out, code) = client_in(self.0, &["stop"]);
-            assert!(
-                code == Some(0) || std::thread::panicking(),
-                "stop failed: {out}"
-            );
-        }
-    }
-}
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A new TCP connection to `addr` and Courier's greeting, or the error.
 fn greet(addr: &str) -> std::io::Result<BufReader<TcpStream>> {
     greet_within(addr, Duration::from_secs(15))
@@ -398,7 +376,7 @@ fn classic_courier_jail_against_a_real_courier_imap() {
         stdout(&start),
         stderr(&start)
     );
-    let mut guard = StopOnDrop(&conf, false);
+    let mut guard = StopOnDrop::ours(&conf);
     let rules = || server.holder.run(&["iptables", "-S"]);
     let status = || client_in(&conf, &["status", JAIL]).0;
     let show = || format!("{}\n{}\n{}", rules(), out("mail.log"), conf.server_log());

@@ -56,30 +56,6 @@ impl Client {
     }
 }
 
-/// Stops the server when the scenario ends, even on failure.
-struct StopOnDrop<'a>(&'a Scratch, bool, Client);
-
-impl StopOnDrop<'_> {
-    fn stop(&mut self) {
-        if !self.1 {
-            self.1 = true;
-            let o = self.2.run(self.0, &["stop"]);
-            assert!(
-                o.status.success() || std::thread::panicking(),
-                "stop failed: {}{}",
-                stdout(&o),
-                stderr(&o)
-            );
-        }
-    }
-}
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// What a scenario looks for in the namespace's firewall.
 struct Expect<'a> {
     /// The dump of the namespace's rules: (tool, args) per command.
@@ -129,7 +105,7 @@ fn scenario(client: Client, name: &str, jail_extra: &str, expect: Expect) {
         stdout(&start),
         stderr(&start)
     );
-    let mut guard = StopOnDrop(&conf, false, client);
+    let mut guard = StopOnDrop::new(client.path(), conf.str());
     let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
         .unwrap()
         .trim()
@@ -388,7 +364,7 @@ fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str
         stdout(&start),
         stderr(&start)
     );
-    let mut guard = StopOnDrop(&conf, false, Client::Ours);
+    let mut guard = StopOnDrop::ours(&conf);
     let pid_of_server = || -> i32 {
         std::fs::read_to_string(conf.path.join("s.pid"))
             .unwrap()

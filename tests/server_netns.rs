@@ -11,19 +11,6 @@ use common::*;
 use std::io::Write;
 use std::process::Command;
 
-/// Stops the server when the test ends, even on failure.
-struct StopOnDrop<'a>(&'a Scratch);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        let (out, code) = client_in(self.0, &["stop"]);
-        assert!(
-            code == Some(0) || std::thread::panicking(),
-            "stop failed: {out}"
-        );
-    }
-}
-
 /// The Courier scenario with `maxretry`, `findtime` and `bantime`; the
 /// expiry is waited for only when the ban is short.
 fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
@@ -61,7 +48,7 @@ fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
         .trim()
         .parse()
         .unwrap();
-    let guard = StopOnDrop(&conf);
+    let guard = StopOnDrop::ours(&conf);
     // A process of ours that keeps the namespace alive after the server exits,
     // so the checks after `stop` look at the same namespace.
     let holder = Holder::join_net(pid);

@@ -11,28 +11,6 @@ use common::*;
 use std::io::Write;
 use std::process::Command;
 
-/// Stops the server when the test ends, even on failure.
-struct StopOnDrop<'a>(&'a Scratch, bool);
-
-impl StopOnDrop<'_> {
-    fn stop(&mut self) {
-        if !self.1 {
-            self.1 = true;
-            let (out, code) = client_in(self.0, &["stop"]);
-            assert!(
-                code == Some(0) || std::thread::panicking(),
-                "stop failed: {out}"
-            );
-        }
-    }
-}
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// What the namespace's firewall shows for one action.
 struct Expect<'a> {
     /// The commands whose output is searched.
@@ -95,7 +73,7 @@ fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
         .trim()
         .parse()
         .unwrap();
-    let mut guard = StopOnDrop(&conf, false);
+    let mut guard = StopOnDrop::ours(&conf);
     // Keeps the namespace alive after the server exits, so the checks after
     // `stop` look at the same namespace.
     let holder = Holder::join_net(pid);

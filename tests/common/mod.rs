@@ -212,6 +212,52 @@ pub fn client_in(conf: &Scratch, args: &[&str]) -> (String, Option<i32>) {
     (stdout(&o), o.status.code())
 }
 
+/// Stops a server (`CLIENT -c CONF stop`) when the test ends, even on
+/// failure; `stop` does it at once and checks that it worked.
+pub struct StopOnDrop {
+    client: String,
+    conf: String,
+    done: bool,
+}
+
+impl StopOnDrop {
+    /// Stops through `client` (ours or the reference) with config `conf`.
+    pub fn new(client: &str, conf: &str) -> StopOnDrop {
+        StopOnDrop {
+            client: client.to_string(),
+            conf: conf.to_string(),
+            done: false,
+        }
+    }
+
+    /// Stops our server running on `conf`.
+    pub fn ours(conf: &Scratch) -> StopOnDrop {
+        StopOnDrop::new(env!("CARGO_BIN_EXE_fail2ban-client"), conf.str())
+    }
+
+    pub fn stop(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let mut c = Command::new(&self.client);
+        c.args(["-c", &self.conf, "stop"]);
+        let o = run(c);
+        assert!(
+            o.status.success() || std::thread::panicking(),
+            "{} stop failed: {}{}",
+            self.client,
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Waits up to 15 s for `f`, failing the test with `what` otherwise.
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
