@@ -55,8 +55,11 @@ pub struct CommonArgs {
     /// display this help message
     #[arg(short = 'h', long = "help")]
     pub help: bool,
-    /// print the version (-V returns machine-readable short format)
-    #[arg(short = 'V', long = "version")]
+    /// print the version in fail2ban's short, machine-readable form
+    #[arg(short = 'V')]
+    pub short_version: bool,
+    /// print the version
+    #[arg(long = "version")]
     pub version: bool,
 }
 

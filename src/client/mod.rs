@@ -63,8 +63,8 @@ pub fn run(args: Args) -> i32 {
         print!("{}", usage::usage(&program_name()));
         return 0;
     }
-    if args.common.version {
-        println!("{}", version_text());
+    if args.common.version || args.common.short_version {
+        println!("{}", version_text(args.common.short_version));
         return 0;
     }
     if let Some(value) = &args.str2sec {
@@ -450,10 +450,9 @@ fn send_value(
     })
 }
 
-/// The version text: `-V` gives the bare version of fail2ban we match, which
-/// scripts compare; `--version` says which program this is.
-pub fn version_text() -> String {
-    let short = std::env::args().skip(1).any(|a| a == "-V");
+/// The version text: `short` (`-V`) gives the bare version of fail2ban we
+/// match, which scripts compare; `--version` says which program this is.
+pub fn version_text(short: bool) -> String {
     if short {
         return config::reader::FAIL2BAN_VERSION.to_string();
     }

@@ -45,8 +45,8 @@ pub fn main() -> i32 {
         );
         return 0;
     }
-    if args.common.version {
-        println!("{}", crate::client::version_text());
+    if args.common.version || args.common.short_version {
+        println!("{}", crate::client::version_text(args.common.short_version));
         return 0;
     }
     // Any command but a lone `start` makes fail2ban-server a client, as in fail2ban.
