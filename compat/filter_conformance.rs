@@ -23,7 +23,7 @@ use ferroban::filter::{
     apply_command, Clock, Filter, FilterBuilder, MatchOptions, Stamp, TupleLine,
 };
 use ferroban::stream::Value;
-use json::Json;
+use json::{Json, JsonExt};
 
 /// The unit tests' frozen "now": 2005-08-14 12:00:00 CEST.
 const TEST_NOW: f64 = 1124013600.0;
@@ -118,8 +118,11 @@ fn condition_holds(expr: &str, name: &str, opts: &[(String, String)]) -> bool {
 fn json_text(v: &Json) -> String {
     match v {
         Json::Str(s) => s.clone(),
-        Json::Num(n) if n.fract() == 0.0 => format!("{}", *n as i64),
-        Json::Num(n) => n.to_string(),
+        Json::Num(_) => match v.as_f64() {
+            Some(n) if n.fract() == 0.0 => format!("{}", n as i64),
+            Some(n) => n.to_string(),
+            None => format!("{v:?}"),
+        },
         Json::Bool(b) => b.to_string(),
         other => format!("{other:?}"),
     }

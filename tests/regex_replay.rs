@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use ferroban::filter::date::strptime::YearRange;
 use ferroban::filter::date::DefaultTemplates;
 use ferroban::filter::regex::FilterRegex;
-use json::Json;
+use json::{Json, JsonExt};
 
 const MODULE_PARENT: &str = "/usr/lib/python3/dist-packages";
 
@@ -140,7 +140,7 @@ fn hit_map(j: &Json) -> Vec<Hit> {
     hits.iter()
         .filter_map(|h| match h {
             Json::Arr(parts) if parts.len() == 3 => {
-                let Json::Num(i) = parts[0] else { return None };
+                let i = parts[0].as_f64()?;
                 let mut groups: Vec<(String, String)> = match &parts[2] {
                     Json::Obj(o) => o
                         .iter()
