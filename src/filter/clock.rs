@@ -5,8 +5,9 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A day (year, month, day), its UTC offset, and when that was computed.
-type DayOffset = ((i32, u32, u32), i64, std::time::Instant);
+/// A day (year, month, day), its UTC offset, and when that was computed
+/// (seconds of the coarse monotonic clock).
+type DayOffset = ((i32, u32, u32), i64, i64);
 
 thread_local! {
     static LAST_MKTIME: Cell<Option<(CivilTime, i64)>> = const { Cell::new(None) };
@@ -63,7 +64,7 @@ impl CivilTime {
         // twice per day instead of once per minute.
         let day = (self.year, self.month, self.day);
         if let Some((key, offset, since)) = DAY_OFFSET.with(Cell::get) {
-            if key == day && since.elapsed().as_secs() < 60 {
+            if key == day && coarse_monotonic_seconds() - since < 60 {
                 return self.as_utc_seconds() - offset;
             }
         }
@@ -80,7 +81,7 @@ impl CivilTime {
         if self.is_valid() {
             if let (Some(a), Some(b)) = (offset_at(0, 0), offset_at(23, 59)) {
                 if a == b {
-                    DAY_OFFSET.with(|c| c.set(Some((day, a, std::time::Instant::now()))));
+                    DAY_OFFSET.with(|c| c.set(Some((day, a, coarse_monotonic_seconds()))));
                     return self.as_utc_seconds() - a;
                 }
             }
@@ -186,6 +187,19 @@ pub fn init_timezone() {
     LAST_MKTIME.with(|c| c.set(None));
     DAY_OFFSET.with(|c| c.set(None));
     LAST_LOCALTIME.with(|c| c.set(None));
+}
+
+/// Whole seconds of a monotonic clock read without a system call or a
+/// hardware counter (`CLOCK_MONOTONIC_COARSE`): cheap enough for every log
+/// line, precise enough for caches kept about a minute.
+fn coarse_monotonic_seconds() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec
 }
 
 /// The current time in seconds since the epoch.

@@ -3,6 +3,7 @@
 //! for multi-line regexes, prefregex, failregex, ignoreregex, and the
 //! multi-line failure-id (mlfid) merging.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -223,8 +224,14 @@ impl Filter {
         }
         let mut no_date = false;
         let mut date = None;
-        let now = self.clock.now();
-        let tuple = match self.dates.match_time(line) {
+        // The clock is read once per line: the system time (template use,
+        // mlfid cache) and "now" as this filter's clock sees it.
+        let real_now = clock::now_seconds();
+        let now = match self.clock {
+            Clock::System => real_now,
+            Clock::Fixed(t) => t,
+        };
+        let tuple = match self.dates.match_time(line, real_now) {
             Some(m) => {
                 let range = m.date_range();
                 let tuple = TupleLine {
@@ -233,7 +240,8 @@ impl Filter {
                     after: line[range.end..].to_string(),
                 };
                 if !tuple.date.is_empty() {
-                    date = self.dates.time_of(line, &m, self.clock.now_civil());
+                    let now_civil = CivilTime::from_local_seconds(now.floor() as i64);
+                    date = self.dates.time_of(line, &m, now_civil);
                     match date {
                         Some(d) => {
                             self.last_time_text.clone_from(&tuple.date);
@@ -270,14 +278,14 @@ impl Filter {
                 date = Some(Stamp::Float(now));
             }
         }
-        self.find_failure(tuple, date, no_date)
+        self.find_failure(tuple, date, no_date, real_now)
     }
 
     /// Processes a line whose date is already known (journal entries).
     pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
         self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(date);
-        self.find_failure(tuple, Some(date), false)
+        self.find_failure(tuple, Some(date), false, clock::now_seconds())
     }
 
     fn buffer_text(&self, lines: &[TupleLine]) -> String {
@@ -295,22 +303,20 @@ impl Filter {
         s
     }
 
-    /// fail2ban's `Regex.search` with its bookkeeping of matched lines; a
-    /// runaway search is reported once per filter and counts as no match.
-    fn search_buffer(
-        &mut self,
-        which: RegexRef,
-        text: &str,
-        org: &[TupleLine],
-    ) -> Option<BufferMatch> {
+    /// fail2ban's `Regex.search`; the groups of a match stay in the regex's
+    /// scratch for [`buffer_match`](Self::buffer_match). A runaway search is
+    /// reported once per filter and counts as no match.
+    fn search(&mut self, which: RegexRef, text: &str) -> bool {
         let (regex, scratch) = match which {
-            RegexRef::Pref => (self.prefregex.as_ref()?, self.pref_scratch.as_mut()?),
+            RegexRef::Pref => match (self.prefregex.as_ref(), self.pref_scratch.as_mut()) {
+                (Some(r), Some(s)) => (r, s),
+                _ => return false,
+            },
             RegexRef::Fail(i) => (&self.failregex[i], &mut self.fail_scratch[i]),
             RegexRef::Ignore(i) => (&self.ignoreregex[i], &mut self.ignore_scratch[i]),
         };
         match regex.search_into(text, scratch) {
-            Ok(true) => {}
-            Ok(false) => return None,
+            Ok(found) => found,
             Err(_) => {
                 if !self.abandoned_reported.replace(true) {
                     log::warn!(
@@ -318,17 +324,23 @@ impl Filter {
                         regex.expanded
                     );
                 }
-                return None;
+                false
             }
         }
-        let spans = &scratch.spans;
+    }
+
+    /// The groups of the last successful [`search`](Self::search) of a
+    /// failregex on `text`, with the buffered lines it covered and those it did not.
+    fn buffer_match(&self, index: usize, text: &str, org: &[TupleLine]) -> BufferMatch {
+        let regex = &self.failregex[index];
+        let spans = &self.fail_scratch[index].spans;
         let groups = regex.groups_of(text, spans);
         if org.len() <= 1 {
-            return Some(BufferMatch {
+            return BufferMatch {
                 groups,
                 matched: org.to_vec(),
                 unmatched: Vec::new(),
-            });
+            };
         }
         let whole = spans[0].map(|(a, b)| a..b).unwrap_or(0..0);
         // Python: rindex("\n", 0, start + 1) and index("\n", end - 1), on characters.
@@ -368,32 +380,28 @@ impl Filter {
             }
         }
         unmatched.extend_from_slice(&org[count2..]);
-        Some(BufferMatch {
+        BufferMatch {
             groups,
             matched,
             unmatched,
-        })
+        }
     }
 
     /// fail2ban's `_ignoreLine`: the index of the last ignoreregex that matched.
     fn ignore_line(
         &mut self,
         text: &str,
-        org: &[TupleLine],
         fail: Option<&BufferMatch>,
         outcome: &mut LineOutcome,
     ) -> Option<usize> {
-        let (own_text, org): (Option<String>, Vec<TupleLine>) = match fail {
-            Some(f) if self.maxlines > 1 => (Some(self.buffer_text(&f.matched)), f.matched.clone()),
-            _ => (None, org.to_vec()),
+        let own_text = match fail {
+            Some(f) if self.maxlines > 1 => Some(self.buffer_text(&f.matched)),
+            _ => None,
         };
         let text = own_text.as_deref().unwrap_or(text);
         let mut found = None;
         for i in 0..self.ignoreregex.len() {
-            if self
-                .search_buffer(RegexRef::Ignore(i), text, &org)
-                .is_some()
-            {
+            if self.search(RegexRef::Ignore(i), text) {
                 found = Some(i);
                 outcome.ignored_by.push(i);
                 if !self.options.check_all_regex || self.maxlines > 1 {
@@ -414,6 +422,7 @@ impl Filter {
         tuple: TupleLine,
         date: Option<Stamp>,
         no_date: bool,
+        real_now: f64,
     ) -> LineOutcome {
         let mut outcome = LineOutcome::default();
         let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
@@ -422,6 +431,7 @@ impl Filter {
         } else {
             AddressKind::Any
         };
+        let check_all = self.options.check_all_regex;
         if self.maxlines > 1 {
             self.buffer.push(tuple);
             if self.buffer.len() > self.maxlines {
@@ -429,7 +439,8 @@ impl Filter {
                 self.buffer.drain(..excess);
             }
         } else {
-            self.buffer = vec![tuple];
+            self.buffer.clear();
+            self.buffer.push(tuple);
         }
         // A single-line buffer is only read below; taking it saves a copy per line.
         let org = if self.maxlines > 1 {
@@ -437,63 +448,68 @@ impl Filter {
         } else {
             std::mem::take(&mut self.buffer)
         };
-        let mut text = Some(self.buffer_text(&org));
+        // The text the regexes see; a single undated-prefix line is borrowed.
+        let mut text: Cow<'_, str> = match org.as_slice() {
+            [only] if self.maxlines <= 1 && only.before.is_empty() => Cow::Borrowed(&only.after),
+            _ => Cow::Owned(self.buffer_text(&org)),
+        };
 
         if !self.ignoreregex.is_empty()
             && (self.ignoreregex.len() as isize) < self.failregex.len() as isize - 2
+            && self.ignore_line(&text, None, &mut outcome).is_some()
         {
-            let t = text.clone().unwrap_or_default();
-            if self.ignore_line(&t, &org, None, &mut outcome).is_some() {
-                return outcome;
-            }
+            return outcome;
         }
 
         let mut pre_groups = Fields::default();
         if self.prefregex.is_some() {
-            let t = text.take().unwrap_or_default();
-            let Some(m) = self.search_buffer(RegexRef::Pref, &t, &org) else {
+            if !self.search(RegexRef::Pref, &text) {
                 return outcome;
-            };
+            }
             outcome.prefregex_matched = true;
-            pre_groups = m.groups;
+            if let Some((regex, scratch)) = self.prefregex.as_ref().zip(self.pref_scratch.as_ref())
+            {
+                pre_groups = regex.groups_of(&text, &scratch.spans);
+            }
             if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
-                self.buffer = vec![TupleLine::undated(&content)];
-            } else {
-                text = Some(t);
+                // The failregexes see only the content, as the single line of
+                // the buffer (a multi-line buffer's text ends in a newline).
+                if self.maxlines > 1 {
+                    self.buffer = vec![TupleLine::undated(&content)];
+                    text = Cow::Owned(self.buffer_text(&self.buffer));
+                } else {
+                    text = Cow::Owned(content);
+                }
             }
         }
 
         // Which failregexes can match the current text (buffers reused per line).
         let mut may_match = std::mem::take(&mut self.candidates);
         let mut may_match_valid = false;
+        // Set when the buffer changed and the text must be made from it again.
+        let mut stale = false;
         for index in 0..self.failregex.len() {
-            let t = match text.take() {
-                Some(t) => t,
-                None => {
-                    may_match_valid = false;
-                    self.buffer_text(&self.buffer)
-                }
-            };
+            if stale {
+                text = Cow::Owned(self.buffer_text(&self.buffer));
+                stale = false;
+                may_match_valid = false;
+            }
             if !may_match_valid {
                 self.fail_candidates
-                    .candidates_into(&t, &mut self.set_scratch, &mut may_match);
+                    .candidates_into(&text, &mut self.set_scratch, &mut may_match);
                 may_match_valid = true;
             }
-            if !may_match[index] {
-                text = Some(t);
+            if !may_match[index] || !self.search(RegexRef::Fail(index), &text) {
                 continue;
             }
-            text = Some(t.clone());
-            let Some(found) = self.search_buffer(RegexRef::Fail(index), &t, &org) else {
-                continue;
-            };
+            let mut found = self.buffer_match(index, &text, &org);
             if !self.ignoreregex.is_empty()
                 && self
-                    .ignore_line(&t, &org, Some(&found), &mut outcome)
+                    .ignore_line(&text, Some(&found), &mut outcome)
                     .is_some()
             {
-                text = None;
-                if !self.options.check_all_regex {
+                stale = true;
+                if !check_all {
                     break;
                 }
                 continue;
@@ -507,24 +523,22 @@ impl Filter {
                     continue;
                 }
             }
-            if !self.options.check_all_regex || self.maxlines > 1 {
-                self.buffer = found.unmatched.clone();
-                text = None;
+            if !check_all || self.maxlines > 1 {
+                self.buffer = std::mem::take(&mut found.unmatched);
+                stale = true;
             }
             let mut fail = FailData {
                 fields: pre_groups.clone(),
                 ..FailData::default()
             };
-            for (k, v) in found.groups.iter_shared() {
-                fail.fields.insert_shared(k, v.map(String::from));
-            }
+            fail.fields.extend_from(found.groups);
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
             if let Some(mlfid) = &mlfid {
-                let (merged, cached) = self.merge_failure(mlfid, fail, &found.matched);
+                let (merged, cached) = self.merge_failure(mlfid, fail, &found.matched, real_now);
                 fail = merged;
                 keep_cached = cached;
-                if fail.is_nofail() && !self.options.check_all_regex {
+                if fail.is_nofail() && !check_all {
                     if keep_cached {
                         self.mlfid_cache.update_if_present(mlfid, &fail);
                     }
@@ -559,7 +573,7 @@ impl Filter {
                         .map(String::from);
                     if fid.is_none() {
                         log::error!(
-                            "No group found in {t:?} using {:?}",
+                            "No group found in {text:?} using {:?}",
                             self.failregex[index].expanded
                         );
                         continue;
@@ -630,12 +644,12 @@ impl Filter {
         mlfid: &str,
         mut fail: FailData,
         matched: &[TupleLine],
+        now: f64,
     ) -> (FailData, bool) {
         const NOFAIL: u8 = 1;
         const FORGET: u8 = 2;
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
-        let now = clock::now_seconds();
         let cached = self.mlfid_cache.take(mlfid, now);
         let mut users: Option<BTreeSet<String>> = None;
         let mut flags = 0u8;
@@ -717,9 +731,8 @@ impl Filter {
                 .nofail_matches
                 .extend(matched.iter().map(TupleLine::full));
         }
-        if is_cached_entry {
-            self.mlfid_cache.update_if_present(mlfid, &merged);
-        }
+        // The caller stores the data in the cache once it is final
+        // (fail2ban's cache holds the very dict the failure carries on with).
         (merged, is_cached_entry)
     }
 }

@@ -143,6 +143,21 @@ impl Fields {
     pub fn iter_shared(&self) -> impl Iterator<Item = (&Arc<str>, Option<&str>)> {
         self.0.iter().map(|(k, v)| (k, v.as_deref()))
     }
+
+    /// Sets every entry of `other` (later entries win), moving its values.
+    pub fn extend_from(&mut self, other: Fields) {
+        if self.0.is_empty() {
+            *self = other;
+            return;
+        }
+        self.0.reserve(other.0.len());
+        for (k, v) in other.0 {
+            match self.0.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, old)) => *old = v,
+                None => self.0.push((k, v)),
+            }
+        }
+    }
 }
 
 /// A failure time as fail2ban computes it: `time.mktime` gives a float,

@@ -24,10 +24,9 @@ pub enum AddressKind {
 pub fn normalize(text: &str, kind: AddressKind) -> String {
     match kind {
         AddressKind::Raw => text.to_string(),
-        AddressKind::V4 => match text.parse::<Ipv4Addr>() {
-            Ok(a) => a.to_string(),
-            Err(_) => text.to_string(),
-        },
+        // An IPv4 address that parses is already in its canonical form (the
+        // parser takes exactly four decimal parts without leading zeros).
+        AddressKind::V4 => text.to_string(),
         AddressKind::V6 => match text.parse::<Ipv6Addr>() {
             Ok(a) => show_v6(a, None),
             Err(_) => text.to_string(),
@@ -45,7 +44,7 @@ pub fn normalize(text: &str, kind: AddressKind) -> String {
                     Err(_) => inner.to_string(),
                 },
                 None => match inner.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(a)) => a.to_string(),
+                    Ok(IpAddr::V4(_)) => inner.to_string(),
                     Ok(IpAddr::V6(a)) => show_v6(a, None),
                     Err(_) => inner.to_string(),
                 },
@@ -146,5 +145,31 @@ mod tests {
         assert_eq!(normalize("[::1]", AddressKind::Any), "::1");
         assert_eq!(normalize("host.example", AddressKind::Any), "host.example");
         assert_eq!(normalize("x y", AddressKind::Raw), "x y");
+    }
+
+    #[test]
+    fn parsed_ipv4_addresses_are_already_canonical() {
+        // normalize keeps the text of an IPv4 address instead of printing
+        // the parsed value: the two are the same whenever the text parses.
+        for text in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.0.255",
+            "255.255.255.255",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "+1.2.3.4",
+            "1.2.3.4 ",
+            "0x1.2.3.4",
+        ] {
+            if let Ok(a) = text.parse::<Ipv4Addr>() {
+                assert_eq!(a.to_string(), text);
+            }
+            assert_eq!(normalize(text, AddressKind::V4), text);
+        }
+        assert_eq!(normalize("1.2.3.4", AddressKind::Any), "1.2.3.4");
     }
 }

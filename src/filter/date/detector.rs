@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::strptime::YearRange;
 use super::template::{DatePatternError, DateTemplate, LINE_BEGIN};
-use crate::filter::clock::{self, CivilTime};
+use crate::filter::clock::CivilTime;
 use crate::filter::failure::Stamp;
 use crate::filter::matcher::{Scratch, Span};
 
@@ -335,8 +335,9 @@ impl DateDetector {
         self.slots.is_empty()
     }
 
-    /// Finds the date in `line` (fail2ban's `matchTime`).
-    pub fn match_time(&mut self, line: &str) -> Option<DateMatch> {
+    /// Finds the date in `line` (fail2ban's `matchTime`); `now` (seconds
+    /// since the epoch) marks the winning template as used.
+    pub fn match_time(&mut self, line: &str, now: f64) -> Option<DateMatch> {
         let count = self.slots.len();
         // The winning template, with the groups of its match when they are
         // not in `self.scratch` (a candidate kept while others were tried).
@@ -438,7 +439,7 @@ impl DateDetector {
             .unwrap_or((0, 0));
         let slot = &mut self.slots[i];
         slot.hits += 1;
-        slot.last_used = clock::now_seconds();
+        slot.last_used = now;
         slot.distance = whole.0;
         if self.first_unused == i {
             self.first_unused += 1;
@@ -551,15 +552,20 @@ fn replace_date_marker(pattern: &str, date: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::clock;
 
     #[test]
     fn default_templates_find_syslog_and_iso_dates() {
         let defaults = DefaultTemplates::new(YearRange::server(2026));
         let mut d = DateDetector::new(YearRange::server(2026));
         d.add_default_templates(&defaults, false);
-        let m = d.match_time("Jan  3 10:11:12 host sshd[1]: x").unwrap();
+        let m = d
+            .match_time("Jan  3 10:11:12 host sshd[1]: x", clock::now_seconds())
+            .unwrap();
         assert_eq!(m.date_range(), 0..15);
-        let m = d.match_time("prefix 2024-02-29 01:02:03 rest").unwrap();
+        let m = d
+            .match_time("prefix 2024-02-29 01:02:03 rest", clock::now_seconds())
+            .unwrap();
         assert_eq!(
             &"prefix 2024-02-29 01:02:03 rest"[m.date_range()],
             "2024-02-29 01:02:03"
@@ -572,6 +578,8 @@ mod tests {
         let mut d = DateDetector::new(YearRange::server(2026));
         d.append_pattern(r"^\[{DATE}\]", &defaults).unwrap();
         assert_eq!(d.len(), 17);
-        assert!(d.match_time("[2024-01-02 03:04:05] x").is_some());
+        assert!(d
+            .match_time("[2024-01-02 03:04:05] x", clock::now_seconds())
+            .is_some());
     }
 }

@@ -271,12 +271,6 @@ fn fold_alternatives(set: &[String]) -> String {
     set.concat()
 }
 
-/// The fields a date template captured, by strptime key.
-#[derive(Default, Debug, Clone)]
-pub struct DateFields<'a> {
-    pub fields: Vec<(&'a str, &'a str)>,
-}
-
 /// Why matched date text could not be turned into a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateValueError(pub String);
@@ -299,10 +293,11 @@ const MONTHS_LONG: [&str; 12] = [
     "december",
 ];
 
-/// Converts captured fields into seconds since the epoch.
-/// `now` is the current local civil time; `default_tz` the logtimezone offset.
+/// Converts the fields a date template captured (strptime key, text) into
+/// seconds since the epoch. `now` is the current local civil time;
+/// `default_tz` the logtimezone offset.
 pub fn fields_to_time(
-    fields: &DateFields,
+    fields: &[(&str, &str)],
     now: CivilTime,
     default_tz: Option<i32>,
 ) -> Result<Stamp, DateValueError> {
@@ -313,14 +308,8 @@ pub fn fields_to_time(
     let mut julian: Option<i64> = None;
     let (mut hour, mut minute, mut second) = (0u32, 0u32, 0u32);
     let mut tzoffset: Option<i32> = None;
-    let get = |k: &str| {
-        fields
-            .fields
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| *v)
-    };
-    for &(key, val) in &fields.fields {
+    let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    for &(key, val) in fields {
         let num = || val.trim().parse::<i64>().map_err(|_| bad(key, val));
         match key {
             "y" => {
@@ -465,26 +454,22 @@ mod tests {
             minute: 0,
             second: 0,
         };
-        let f = DateFields {
-            fields: vec![
-                ("b", "Dec"),
-                ("d", "31"),
-                ("H", "23"),
-                ("M", "59"),
-                ("S", "59"),
-            ],
-        };
+        let f = [
+            ("b", "Dec"),
+            ("d", "31"),
+            ("H", "23"),
+            ("M", "59"),
+            ("S", "59"),
+        ];
         let t = fields_to_time(&f, now, Some(0)).unwrap();
         assert_eq!(CivilTime::from_utc_seconds(t.seconds() as i64).year, 2004);
-        let f = DateFields {
-            fields: vec![
-                ("b", "Aug"),
-                ("d", "15"),
-                ("H", "09"),
-                ("M", "0"),
-                ("S", "0"),
-            ],
-        };
+        let f = [
+            ("b", "Aug"),
+            ("d", "15"),
+            ("H", "09"),
+            ("M", "0"),
+            ("S", "0"),
+        ];
         let t = fields_to_time(&f, now, Some(0)).unwrap();
         assert_eq!(CivilTime::from_utc_seconds(t.seconds() as i64).year, 2005);
     }

@@ -8,9 +8,7 @@ use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
 
-use super::strptime::{
-    self, DateFields, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES,
-};
+use super::strptime::{self, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES};
 use crate::filter::clock::CivilTime;
 use crate::filter::failure::Stamp;
 use crate::filter::matcher::{Groups, Matcher, Scratch, Span};
@@ -452,13 +450,22 @@ impl DateTemplate {
         let get = |i: usize| spans.get(i).copied().flatten().map(|(a, b)| &line[a..b]);
         match self.kind {
             Kind::Fields => {
-                let mut fields = DateFields::default();
-                for (i, name) in &self.fields {
-                    if let Some(v) = get(*i) {
-                        fields.fields.push((name, v));
+                let found = self
+                    .fields
+                    .iter()
+                    .filter_map(|(i, name)| get(*i).map(|v| (name.as_str(), v)));
+                // Templates have a handful of fields: no allocation per line.
+                let mut inline = [("", ""); 16];
+                if self.fields.len() <= inline.len() {
+                    let mut n = 0;
+                    for field in found {
+                        inline[n] = field;
+                        n += 1;
                     }
+                    strptime::fields_to_time(&inline[..n], now, default_tz)
+                } else {
+                    strptime::fields_to_time(&found.collect::<Vec<_>>(), now, default_tz)
                 }
-                strptime::fields_to_time(&fields, now, default_tz)
             }
             Kind::Epoch { group, long } => {
                 let v = get(group).unwrap_or("");
