@@ -369,12 +369,85 @@ impl Unicode {
     }
 }
 
+/// A pattern the `regex` crate reads, as a leading part without groups
+/// and the rest, for ASCII texts. The capture engine's work grows with the
+/// program's size times the text it walks; this way the leading part is
+/// only run by the DFA (its match end is the leftmost-first one), and the
+/// capture engine walks only the rest with the rest's program. When the
+/// rest does not match after the leading part's preferred match, the whole
+/// program decides (the argument of [`Split`]).
+#[derive(Debug, Clone)]
+struct FastSplit {
+    prefix: Ascii,
+    rest: Ascii,
+}
+
+impl FastSplit {
+    fn new(pattern: &str, groups: usize) -> Option<Arc<FastSplit>> {
+        let (flags, items) = top_level_items(pattern)?;
+        let without_groups = |item: &String| {
+            regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(&format!("{flags}{item}"))
+                .is_ok_and(|h| h.properties().explicit_captures_len() == 0)
+        };
+        let cut = items.iter().take_while(|i| without_groups(i)).count();
+        let prefix: String = items[..cut].concat();
+        // A short leading part saves less than the second search costs.
+        if cut == items.len() || prefix.chars().count() < 10 {
+            return None;
+        }
+        let rest: String = items[cut..].concat();
+        let prefix = Ascii::new(&format!("{flags}{prefix}"))?;
+        let rest = Ascii::new(&format!("{flags}{rest}"))?;
+        // Without groups before the cut, the rest's groups have the whole
+        // pattern's numbers.
+        (rest
+            .0
+            .group_info()
+            .group_len(regex_automata::PatternID::ZERO)
+            == groups)
+            .then_some(Arc::new(FastSplit { prefix, rest }))
+    }
+
+    /// Searches an ASCII `text` from `start`; `None` when the whole program
+    /// must decide.
+    fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> Option<bool> {
+        let input = regex_automata::Input::new(text).range(start..);
+        let Some(lead) = self.prefix.0.search(&input) else {
+            // Every match of the whole begins with a match of the leading part.
+            return Some(false);
+        };
+        let slots = scratch.tail.get_or_insert_with(Vec::new);
+        slots.clear();
+        slots.resize(self.rest.0.group_info().slot_len(), None);
+        let input = regex_automata::Input::new(text)
+            .range(lead.end()..)
+            .anchored(regex_automata::Anchored::Yes);
+        self.rest.0.search_slots(&input, slots)?;
+        for (i, span) in scratch.spans.iter_mut().enumerate() {
+            *span = match (
+                slots.get(2 * i).copied().flatten(),
+                slots.get(2 * i + 1).copied().flatten(),
+            ) {
+                (Some(a), Some(b)) => Some((a.get(), b.get())),
+                _ => None,
+            };
+        }
+        if let Some(whole) = scratch.spans.first_mut() {
+            *whole = whole.map(|(_, b)| (lead.start(), b));
+        }
+        Some(true)
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Engine {
     Fast {
         unicode: Arc<Unicode>,
         ascii: Ascii,
         tail: Option<Arc<Tail>>,
+        split: Option<Arc<FastSplit>>,
     },
     /// Behind `Arc`, so that clones share the programs and their caches.
     Fancy {
@@ -425,6 +498,11 @@ impl Matcher {
                 })
                 .collect();
             let tail = Tail::new(pattern, groups);
+            let split = if try_split && tail.is_none() {
+                FastSplit::new(pattern, groups)
+            } else {
+                None
+            };
             return Ok(Matcher {
                 groups,
                 engine: Engine::Fast {
@@ -435,6 +513,7 @@ impl Matcher {
                     }),
                     ascii,
                     tail,
+                    split,
                 },
                 names,
             });
@@ -532,12 +611,17 @@ impl Matcher {
                 unicode,
                 ascii,
                 tail,
+                split,
             } => {
                 if text.is_ascii() {
                     if let Some(t) = tail {
                         if !text.contains('\n') {
                             return Ok(t.search(text, start, scratch));
                         }
+                    }
+                    if let Some(found) = split.as_ref().and_then(|s| s.search(text, start, scratch))
+                    {
+                        return Ok(found);
                     }
                     return Ok(ascii.search(text, start, &mut scratch.ascii, &mut scratch.spans));
                 }
@@ -1362,6 +1446,43 @@ mod tests {
                 .map(|i| c.get(i).map(|g| (g.start(), g.end())))
                 .collect()
         })
+    }
+
+    #[test]
+    fn fast_patterns_split_before_their_first_group_match_like_the_backtracker() {
+        let patterns = [
+            r"^(?:\S+\s+)?(?:imapd|pop3d)(?:-ssl)?:\s+LOGIN FAILED, (?:(?:user=(?P<user>[^,]*)|\w+=[^,]*), )*ip=\[(?P<ip>[^\]]*)\]",
+            r"^x*(?:ab|a)+b?c? for (?P<u>.*) from (\S+)( via \S+)?\s*$",
+            r"(?m)^(?:aa|a)a* end (?P<n>\d+)",
+        ];
+        let texts = [
+            "mx imapd: LOGIN FAILED, user=a, ip=[1.2.3.4]",
+            "mx imapd-ssl: LOGIN FAILED, method=x, user=b, ip=[::1], port=[2]",
+            "imapd: LOGIN FAILED, ip=[1.2.3.4]",
+            "imapd: LOGIN FAILED, user=a, x",
+            "xxababc for bob from 1.2.3.4 via z  ",
+            "ab for bob from 1.2.3.4 from 5.6.7.8",
+            "aab for  from x",
+            "b for a from b",
+            "zz\naaa end 12",
+            "a end 1\naa end 2",
+            "aaaa end x",
+        ];
+        for pattern in patterns {
+            let m = Matcher::new(pattern, None).unwrap();
+            assert!(
+                matches!(&m.engine, Engine::Fast { split: Some(_), .. }),
+                "{pattern} is not split"
+            );
+            let whole = fancy_regex::Regex::new(pattern).unwrap();
+            for text in texts {
+                assert_eq!(
+                    spans(&m, text),
+                    backtracker_spans(&whole, text),
+                    "{pattern} on {text:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod date;
 pub mod engine;
 pub mod failure;
 pub mod host;
+pub mod lookahead;
 pub mod matcher;
 pub mod pyregex;
 pub mod regex;

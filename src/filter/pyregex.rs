@@ -275,6 +275,17 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
                 match next {
                     's' => out.push_str(PY_SPACE_CLASS_ITEMS),
                     'w' => out.push_str(PY_WORD_CLASS_ITEMS),
+                    // Python's complements, as nested classes (a union in the class).
+                    'S' => {
+                        out.push_str("[^");
+                        out.push_str(PY_SPACE_CLASS_ITEMS);
+                        out.push(']');
+                    }
+                    'W' => {
+                        out.push_str("[^");
+                        out.push_str(PY_WORD_CLASS_ITEMS);
+                        out.push(']');
+                    }
                     'b' => out.push_str(r"\x08"),
                     'u' | 'U' | 'x' => i = push_hex_escape(chars, i, next, out)?,
                     c if c.is_ascii_alphanumeric() => {

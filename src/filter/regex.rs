@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use fancy_regex::Regex as Compiled;
 
 use super::failure::Fields;
+use super::lookahead;
 use super::matcher::Matcher;
 pub use super::matcher::{Group, Groups, Scratch, SearchAbandoned, Span};
 use super::pyregex;
@@ -196,8 +197,9 @@ impl FilterRegex {
             return Err(RegexError::Empty);
         }
         let expanded = globals_to_local_flags(&expanded);
-        let mut translated = pyregex::translate(&tags::without_ipv6_lookbehind(&expanded))
-            .map_err(RegexError::Translate)?;
+        let fast = tags::without_ipv6_lookbehind(&expanded);
+        let fast = lookahead::without_decided_lookaheads(&fast).unwrap_or(fast);
+        let mut translated = pyregex::translate(&fast).map_err(RegexError::Translate)?;
         if multiline {
             translated = format!("(?m){translated}");
         }
