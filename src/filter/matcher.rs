@@ -13,6 +13,7 @@
 //! conditional tells apart is tried alternative by alternative, mostly on
 //! the `regex` crate (see [`Rest`]).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use fancy_regex::{RegexBuilder, RegexInput};
@@ -224,8 +225,12 @@ impl Ascii {
             .build()
             .parse(pattern)
             .ok()?;
+        Ascii::from_hir(&hir)
+    }
+
+    fn from_hir(hir: &Hir) -> Option<Ascii> {
         meta::Builder::new()
-            .build_from_hir(&ascii_only(&hir))
+            .build_from_hir(&ascii_only(hir))
             .ok()
             .map(|r| Ascii(Arc::new(r)))
     }
@@ -295,6 +300,8 @@ fn ascii_only(h: &Hir) -> Hir {
 #[derive(Debug, Clone)]
 struct Tail {
     head: Ascii,
+    /// The head in stages, when it has more than one.
+    staged: Option<Arc<Staged>>,
     group: usize,
 }
 
@@ -315,18 +322,28 @@ impl Tail {
             _ => return None,
         };
         let head: String = items[..items.len() - 2].concat();
-        let head = Ascii::new(&format!("{flags}{head}{replacement}"))?;
+        let head = format!("{flags}{head}{replacement}");
+        let staged = Staged::new(&head, groups);
+        let head = Ascii::new(&head)?;
         let info = head.0.group_info();
         let group = info.to_index(regex_automata::PatternID::ZERO, name)?;
-        (info.group_len(regex_automata::PatternID::ZERO) == groups)
-            .then_some(Arc::new(Tail { head, group }))
+        (info.group_len(regex_automata::PatternID::ZERO) == groups).then_some(Arc::new(Tail {
+            head,
+            staged,
+            group,
+        }))
     }
 
     fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> bool {
-        if !self
-            .head
-            .search(text, start, &mut scratch.tail, &mut scratch.spans)
-        {
+        let found = self
+            .staged
+            .as_ref()
+            .and_then(|s| s.search(text, start, &mut scratch.tail, &mut scratch.spans))
+            .unwrap_or_else(|| {
+                self.head
+                    .search(text, start, &mut scratch.tail, &mut scratch.spans)
+            });
+        if !found {
             return false;
         }
         let end = text.len();
@@ -369,74 +386,198 @@ impl Unicode {
     }
 }
 
-/// A pattern the `regex` crate reads, as a leading part without groups
-/// and the rest, for ASCII texts. The capture engine's work grows with the
-/// program's size times the text it walks; this way the leading part is
-/// only run by the DFA (its match end is the leftmost-first one), and the
-/// capture engine walks only the rest with the rest's program. When the
-/// rest does not match after the leading part's preferred match, the whole
-/// program decides (the argument of [`Split`]).
-#[derive(Debug, Clone)]
-struct FastSplit {
-    prefix: Ascii,
-    rest: Ascii,
+/// A pattern the `regex` crate reads, cut at its top-level items into
+/// stages searched one after the other, for ASCII texts. The capture
+/// engine's work grows with the program's size times the text it walks;
+/// here items without groups are only run by the DFA (its leftmost-first
+/// match end is the one the capture engine would pick), a group around
+/// such items gets its span from the DFA too, and the capture engine runs
+/// only on items with groups inside, each with its own small program.
+///
+/// Backtracking tries paths in priority order: when each stage matches at
+/// the end of the previous stage's preferred match, the combination is the
+/// whole pattern's preferred match (the argument of [`Split`]). When a later
+/// stage fails (an optional `\]?` at the end of a group took the `\]` the
+/// next stage needs), the coarse cut (group-free lead, then the rest) is
+/// tried, then the whole program decides. A pattern whose fine cut fails
+/// most of the time stops trying it.
+#[derive(Debug)]
+struct Staged {
+    fine: Option<Stages>,
+    coarse: Option<Stages>,
+    fine_tries: AtomicU32,
+    fine_misses: AtomicU32,
 }
 
-impl FastSplit {
-    fn new(pattern: &str, groups: usize) -> Option<Arc<FastSplit>> {
+/// Decisions about the fine cut are taken on this many searches.
+const STAGED_SAMPLE: u32 = 256;
+
+impl Staged {
+    fn new(pattern: &str, groups: usize) -> Option<Arc<Staged>> {
+        let fine = Stages::new(pattern, groups, true);
+        let coarse = Stages::new(pattern, groups, false).filter(|c| {
+            fine.as_ref()
+                .is_none_or(|f| f.stages.len() != c.stages.len())
+        });
+        (fine.is_some() || coarse.is_some()).then(|| {
+            Arc::new(Staged {
+                fine,
+                coarse,
+                fine_tries: AtomicU32::new(0),
+                fine_misses: AtomicU32::new(0),
+            })
+        })
+    }
+
+    fn search(
+        &self,
+        text: &str,
+        start: usize,
+        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
+        spans: &mut [Span],
+    ) -> Option<bool> {
+        if let Some(fine) = &self.fine {
+            let tries = self.fine_tries.load(Ordering::Relaxed);
+            let misses = self.fine_misses.load(Ordering::Relaxed);
+            if tries < STAGED_SAMPLE || misses * 2 <= tries {
+                let found = fine.search(text, start, slots, spans);
+                if tries < STAGED_SAMPLE {
+                    self.fine_tries.fetch_add(1, Ordering::Relaxed);
+                    if found.is_none() {
+                        self.fine_misses.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        self.coarse.as_ref()?.search(text, start, slots, spans)
+    }
+}
+
+/// One way of cutting a pattern into stages (see [`Staged`]).
+#[derive(Debug, Clone)]
+struct Stages {
+    stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone)]
+enum Stage {
+    /// Items without groups: only where they end matters.
+    Skip(Ascii),
+    /// One group around items without groups (its number in the pattern).
+    Group(Ascii, usize),
+    /// Items with groups inside, numbered in the pattern from `.1 + 1`.
+    Captures(Ascii, usize),
+}
+
+impl Stages {
+    /// The stages of `pattern`: at every item with groups (`fine`), or
+    /// only the group-free items it starts with, then the rest.
+    fn new(pattern: &str, groups: usize, fine: bool) -> Option<Stages> {
         let (flags, items) = top_level_items(pattern)?;
-        let without_groups = |item: &String| {
+        let parse = |item: &str| {
             regex_syntax::ParserBuilder::new()
                 .build()
                 .parse(&format!("{flags}{item}"))
-                .is_ok_and(|h| h.properties().explicit_captures_len() == 0)
+                .ok()
         };
-        let cut = items.iter().take_while(|i| without_groups(i)).count();
-        let prefix: String = items[..cut].concat();
-        // A short leading part saves less than the second search costs.
-        if cut == items.len() || prefix.chars().count() < 10 {
-            return None;
-        }
-        let rest: String = items[cut..].concat();
-        let prefix = Ascii::new(&format!("{flags}{prefix}"))?;
-        let rest = Ascii::new(&format!("{flags}{rest}"))?;
-        // Without groups before the cut, the rest's groups have the whole
-        // pattern's numbers.
-        (rest
-            .0
-            .group_info()
-            .group_len(regex_automata::PatternID::ZERO)
-            == groups)
-            .then_some(Arc::new(FastSplit { prefix, rest }))
-    }
-
-    /// Searches an ASCII `text` from `start`; `None` when the whole program
-    /// must decide.
-    fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> Option<bool> {
-        let input = regex_automata::Input::new(text).range(start..);
-        let Some(lead) = self.prefix.0.search(&input) else {
-            // Every match of the whole begins with a match of the leading part.
-            return Some(false);
-        };
-        let slots = scratch.tail.get_or_insert_with(Vec::new);
-        slots.clear();
-        slots.resize(self.rest.0.group_info().slot_len(), None);
-        let input = regex_automata::Input::new(text)
-            .range(lead.end()..)
-            .anchored(regex_automata::Anchored::Yes);
-        self.rest.0.search_slots(&input, slots)?;
-        for (i, span) in scratch.spans.iter_mut().enumerate() {
-            *span = match (
-                slots.get(2 * i).copied().flatten(),
-                slots.get(2 * i + 1).copied().flatten(),
-            ) {
-                (Some(a), Some(b)) => Some((a.get(), b.get())),
+        let ascii = |items: &str| Ascii::new(&format!("{flags}{items}"));
+        let mut stages = Vec::new();
+        let mut skipped = String::new();
+        let mut numbered = 0;
+        for (k, item) in items.iter().enumerate() {
+            let hir = parse(item)?;
+            let inner = hir.properties().explicit_captures_len();
+            if inner == 0 {
+                skipped.push_str(item);
+                continue;
+            }
+            if !skipped.is_empty() {
+                stages.push(Stage::Skip(ascii(&skipped)?));
+                skipped.clear();
+            }
+            if !fine {
+                if stages.is_empty() {
+                    return None;
+                }
+                stages.push(Stage::Captures(ascii(&items[k..].concat())?, 0));
+                return (stages.len() == 2).then_some(Stages { stages });
+            }
+            let whole_group = match hir.kind() {
+                HirKind::Capture(c) if inner == 1 => Some(c.sub.as_ref()),
                 _ => None,
             };
+            stages.push(match whole_group {
+                Some(sub) => Stage::Group(Ascii::from_hir(sub)?, numbered + 1),
+                None => Stage::Captures(ascii(item)?, numbered),
+            });
+            numbered += inner;
         }
-        if let Some(whole) = scratch.spans.first_mut() {
-            *whole = whole.map(|(_, b)| (lead.start(), b));
+        if !fine {
+            return None;
         }
+        if !skipped.is_empty() {
+            stages.push(Stage::Skip(ascii(&skipped)?));
+        }
+        // A single stage would be the whole program again.
+        (stages.len() > 1 && numbered + 1 == groups).then_some(Stages { stages })
+    }
+
+    /// Searches an ASCII `text` from `start` into `spans`; `None` when the
+    /// whole program must decide.
+    fn search(
+        &self,
+        text: &str,
+        start: usize,
+        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
+        spans: &mut [Span],
+    ) -> Option<bool> {
+        spans.iter_mut().for_each(|s| *s = None);
+        let mut whole_start = start;
+        let mut pos = start;
+        for (k, stage) in self.stages.iter().enumerate() {
+            let anchored = if k == 0 {
+                regex_automata::Anchored::No
+            } else {
+                regex_automata::Anchored::Yes
+            };
+            let input = regex_automata::Input::new(text)
+                .range(pos..)
+                .anchored(anchored);
+            let found = match stage {
+                Stage::Skip(re) => re.0.search(&input).map(|m| (m.start(), m.end())),
+                Stage::Group(re, group) => re.0.search(&input).map(|m| {
+                    spans[*group] = Some((m.start(), m.end()));
+                    (m.start(), m.end())
+                }),
+                Stage::Captures(re, base) => {
+                    let slots = slots.get_or_insert_with(Vec::new);
+                    slots.clear();
+                    slots.resize(re.0.group_info().slot_len(), None);
+                    re.0.search_slots(&input, slots).map(|_| {
+                        let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
+                            (Some(a), Some(b)) => Some((a.get(), b.get())),
+                            _ => None,
+                        };
+                        for g in 1..slots.len() / 2 {
+                            spans[base + g] = span(g);
+                        }
+                        span(0).unwrap_or((pos, pos))
+                    })
+                }
+            };
+            let Some((a, b)) = found else {
+                // Every match of the whole begins with a match of the first stage.
+                return if k == 0 { Some(false) } else { None };
+            };
+            if k == 0 {
+                whole_start = a;
+            }
+            pos = b;
+        }
+        spans[0] = Some((whole_start, pos));
         Some(true)
     }
 }
@@ -447,7 +588,7 @@ enum Engine {
         unicode: Arc<Unicode>,
         ascii: Ascii,
         tail: Option<Arc<Tail>>,
-        split: Option<Arc<FastSplit>>,
+        staged: Option<Arc<Staged>>,
     },
     /// Behind `Arc`, so that clones share the programs and their caches.
     Fancy {
@@ -498,8 +639,8 @@ impl Matcher {
                 })
                 .collect();
             let tail = Tail::new(pattern, groups);
-            let split = if try_split && tail.is_none() {
-                FastSplit::new(pattern, groups)
+            let staged = if try_split && tail.is_none() {
+                Staged::new(pattern, groups)
             } else {
                 None
             };
@@ -513,7 +654,7 @@ impl Matcher {
                     }),
                     ascii,
                     tail,
-                    split,
+                    staged,
                 },
                 names,
             });
@@ -611,7 +752,7 @@ impl Matcher {
                 unicode,
                 ascii,
                 tail,
-                split,
+                staged,
             } => {
                 if text.is_ascii() {
                     if let Some(t) = tail {
@@ -619,7 +760,9 @@ impl Matcher {
                             return Ok(t.search(text, start, scratch));
                         }
                     }
-                    if let Some(found) = split.as_ref().and_then(|s| s.search(text, start, scratch))
+                    if let Some(found) = staged
+                        .as_ref()
+                        .and_then(|s| s.search(text, start, &mut scratch.tail, &mut scratch.spans))
                     {
                         return Ok(found);
                     }
@@ -1454,6 +1597,10 @@ mod tests {
             r"^(?:\S+\s+)?(?:imapd|pop3d)(?:-ssl)?:\s+LOGIN FAILED, (?:(?:user=(?P<user>[^,]*)|\w+=[^,]*), )*ip=\[(?P<ip>[^\]]*)\]",
             r"^x*(?:ab|a)+b?c? for (?P<u>.*) from (\S+)( via \S+)?\s*$",
             r"(?m)^(?:aa|a)a* end (?P<n>\d+)",
+            // The group's optional `\]?` takes the `\]` the next stage needs.
+            r"^\w+ ip=\[(?P<ip>\[?[\d.:]+\]?)\]",
+            // Groups around group-free items: spans from the DFA alone.
+            r"^(?P<m>\w+ (?:\w+\[\d+\])?: )(?:error: )?(?P<c>.)",
         ];
         let texts = [
             "mx imapd: LOGIN FAILED, user=a, ip=[1.2.3.4]",
@@ -1467,11 +1614,23 @@ mod tests {
             "zz\naaa end 12",
             "a end 1\naa end 2",
             "aaaa end x",
+            "mx ip=[1.2.3.4]",
+            "mx ip=[[::1]]",
+            "mx ip=[1.2.3.4] ip=[5]",
+            "gate sshd[12]: error: x",
+            "gate : error: ",
+            "gate sshd[1]: y",
         ];
         for pattern in patterns {
             let m = Matcher::new(pattern, None).unwrap();
             assert!(
-                matches!(&m.engine, Engine::Fast { split: Some(_), .. }),
+                matches!(
+                    &m.engine,
+                    Engine::Fast {
+                        staged: Some(_),
+                        ..
+                    }
+                ),
                 "{pattern} is not split"
             );
             let whole = fancy_regex::Regex::new(pattern).unwrap();
