@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
@@ -71,16 +72,18 @@ pub struct LineOutcome {
 /// What a search of the buffer found: the groups and which buffered lines it covered.
 struct BufferMatch {
     groups: Fields,
-    matched: Vec<TupleLine>,
+    /// The buffered lines the match covers; `None` for all of them (a
+    /// single-line buffer, which need not be copied).
+    matched: Option<Vec<TupleLine>>,
     unmatched: Vec<TupleLine>,
 }
 
 /// Multi-line failure data kept per mlfid (fail2ban keeps 100 entries for 5 minutes).
 #[derive(Default)]
 struct MlfidCache {
-    entries: HashMap<String, (f64, FailData)>,
+    entries: HashMap<Arc<str>, (f64, FailData)>,
     /// Keys in insertion order, for evicting the oldest entry.
-    order: VecDeque<String>,
+    order: VecDeque<Arc<str>>,
 }
 
 const MLFID_CACHE_SIZE: usize = 100;
@@ -108,8 +111,9 @@ impl MlfidCache {
                 self.entries.remove(&oldest);
             }
         }
-        self.order.push_back(key.to_string());
-        self.entries.insert(key.to_string(), (now, data));
+        let key: Arc<str> = Arc::from(key);
+        self.order.push_back(key.clone());
+        self.entries.insert(key, (now, data));
     }
 
     fn update_if_present(&mut self, key: &str, data: &FailData) {
@@ -120,7 +124,7 @@ impl MlfidCache {
 
     fn unset(&mut self, key: &str) {
         if self.entries.remove(key).is_some() {
-            self.order.retain(|k| k != key);
+            self.order.retain(|k| &**k != key);
         }
     }
 }
@@ -338,7 +342,7 @@ impl Filter {
         if org.len() <= 1 {
             return BufferMatch {
                 groups,
-                matched: org.to_vec(),
+                matched: None,
                 unmatched: Vec::new(),
             };
         }
@@ -382,7 +386,7 @@ impl Filter {
         unmatched.extend_from_slice(&org[count2..]);
         BufferMatch {
             groups,
-            matched,
+            matched: Some(matched),
             unmatched,
         }
     }
@@ -392,10 +396,13 @@ impl Filter {
         &mut self,
         text: &str,
         fail: Option<&BufferMatch>,
+        org: &[TupleLine],
         outcome: &mut LineOutcome,
     ) -> Option<usize> {
         let own_text = match fail {
-            Some(f) if self.maxlines > 1 => Some(self.buffer_text(&f.matched)),
+            Some(f) if self.maxlines > 1 => {
+                Some(self.buffer_text(f.matched.as_deref().unwrap_or(org)))
+            }
             _ => None,
         };
         let text = own_text.as_deref().unwrap_or(text);
@@ -456,7 +463,7 @@ impl Filter {
 
         if !self.ignoreregex.is_empty()
             && (self.ignoreregex.len() as isize) < self.failregex.len() as isize - 2
-            && self.ignore_line(&text, None, &mut outcome).is_some()
+            && self.ignore_line(&text, None, &org, &mut outcome).is_some()
         {
             return outcome;
         }
@@ -505,7 +512,7 @@ impl Filter {
             let mut found = self.buffer_match(index, &text, &org);
             if !self.ignoreregex.is_empty()
                 && self
-                    .ignore_line(&text, Some(&found), &mut outcome)
+                    .ignore_line(&text, Some(&found), &org, &mut outcome)
                     .is_some()
             {
                 stale = true;
@@ -535,7 +542,8 @@ impl Filter {
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
             if let Some(mlfid) = &mlfid {
-                let (merged, cached) = self.merge_failure(mlfid, fail, &found.matched, real_now);
+                let matched = found.matched.as_deref().unwrap_or(&org);
+                let (merged, cached) = self.merge_failure(mlfid, fail, matched, real_now);
                 fail = merged;
                 keep_cached = cached;
                 if fail.is_nofail() && !check_all {
@@ -545,8 +553,14 @@ impl Filter {
                     return outcome;
                 }
             } else {
-                fail.matches
-                    .extend(found.matched.iter().map(TupleLine::full));
+                fail.matches.extend(
+                    found
+                        .matched
+                        .as_deref()
+                        .unwrap_or(&org)
+                        .iter()
+                        .map(TupleLine::full),
+                );
             }
             let mut fid = fail.get("fid").map(String::from);
             let mut raw = raw_default;
@@ -651,7 +665,8 @@ impl Filter {
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
         let cached = self.mlfid_cache.take(mlfid, now);
-        let mut users: Option<BTreeSet<String>> = None;
+        // How many users the multi-line failure has seen so far.
+        let mut users = 0;
         let mut flags = 0u8;
         if fail.is_set("mlfgained") {
             flags |= GAINED | NOFAIL;
@@ -675,7 +690,7 @@ impl Filter {
                 if let Some(u) = fail.get("user").filter(|u| !u.is_empty()) {
                     g.add_user(u);
                 }
-                users = g.users.clone();
+                users = g.users.as_ref().map_or(0, BTreeSet::len);
                 if g.fields.remove("nofail").is_some_and(|v| !v.is_empty()) {
                     flags |= CACHED_NOFAIL;
                 }
@@ -705,7 +720,7 @@ impl Filter {
                     if let Some(u) = fail.get("user").filter(|u| !u.is_empty()).map(String::from) {
                         fail.add_user(&u);
                     }
-                    users = fail.users.clone();
+                    users = fail.users.as_ref().map_or(0, BTreeSet::len);
                     // The merged data is stored below (`is_cached_entry`).
                     self.mlfid_cache.set(mlfid, FailData::default(), now);
                     is_cached_entry = true;
@@ -714,7 +729,7 @@ impl Filter {
             }
         };
         let was_pending = std::mem::take(&mut merged.pending);
-        if was_pending || users.as_ref().is_some_and(|u| u.len() > 1) {
+        if was_pending || users > 1 {
             merged.fields.remove("nofail");
             merged.fields.remove("mlfgained");
             flags &= !(GAINED | NOFAIL);

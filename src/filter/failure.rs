@@ -73,7 +73,10 @@ impl FailData {
     /// fields, which `-o row` shows) on first use, as fail2ban's `_updateUsers`.
     pub fn add_user(&mut self, user: &str) {
         if self.users.is_none() {
-            self.fields.insert("users", None);
+            thread_local! {
+                static USERS: Arc<str> = Arc::from("users");
+            }
+            USERS.with(|name| self.fields.insert_shared(name, None));
         }
         self.users
             .get_or_insert_with(BTreeSet::new)
