@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
 
+use super::quick::{self, Outcome};
 use super::strptime::{
     self, DateFields, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES,
 };
@@ -91,6 +92,9 @@ pub struct DateTemplate {
 #[derive(Debug)]
 struct Unbounded {
     regex: Matcher,
+    /// The same regex as a small backtracking program, for line-anchored
+    /// templates (see [`quick`]).
+    quick: Option<quick::Program>,
     word_begin: bool,
     word_end: bool,
 }
@@ -380,8 +384,16 @@ impl DateTemplate {
             return None;
         }
         let regex = Matcher::unsplit(&translated, None).ok()?;
+        // The program reproduces the regex crate's answers, so only where
+        // the crate is the engine.
+        let quick = if regex.is_fast() {
+            quick::Program::new(&translated, regex.captures_len())
+        } else {
+            None
+        };
         Some(Unbounded {
             regex,
+            quick,
             word_begin,
             word_end,
         })
@@ -416,7 +428,19 @@ impl DateTemplate {
         };
         let found = match &self.unbounded {
             Some(u) => {
-                if u.regex.search_into(text, start, scratch).unwrap_or(false) {
+                let quick = match &u.quick {
+                    // Anchored at 0: from anywhere else it is the crate's call.
+                    Some(q) if start == 0 => q.search(text, u.regex.spans_in(scratch)),
+                    _ => Outcome::Undecided,
+                };
+                let core = match quick {
+                    Outcome::Match(_) => true,
+                    Outcome::NoMatch => false,
+                    Outcome::Undecided => {
+                        u.regex.search_into(text, start, scratch).unwrap_or(false)
+                    }
+                };
+                if core {
                     // The leftmost, highest-priority core match is Python's answer
                     // when the bounds hold there; otherwise let the full regex decide.
                     let (a, b) = scratch.spans[0].unwrap_or((0, 0));
@@ -481,6 +505,14 @@ impl DateTemplate {
                     .map_err(|_| DateValueError(format!("bad TAI64N {v:?}")))
             }
         }
+    }
+
+    /// The regex-crate matcher of the template's core and its quick
+    /// program, when it has one (for comparing the two in tests).
+    #[cfg(test)]
+    pub(crate) fn quick_parts(&self) -> Option<(&Matcher, &quick::Program)> {
+        let u = self.unbounded.as_ref()?;
+        Some((&u.regex, u.quick.as_ref()?))
     }
 
     /// Successful searches so far in this process.
