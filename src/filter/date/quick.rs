@@ -5,14 +5,19 @@
 //! a template's regex is short, anchored and of bounded length, so a plain
 //! backtracker over a tiny program, compiled from the same HIR, answers in
 //! a fraction of the time. It is built only when it provably gives the
-//! `regex` crate's answer: the program mirrors the Thompson NFA the crate
-//! compiles (same alternatives in the same priority order, bounded
-//! repetitions nested the same way), every match must start at position 0
-//! (a `^` prefix on every path), nothing but literals, classes, bounded
-//! repetitions, alternations, groups and `^` occurs, and the bytes the
-//! search can look at are ASCII (there the ASCII and Unicode programs
+//! `regex` crate's answer: the first-stage program mirrors the Thompson NFA
+//! the crate compiles (same alternatives in the same priority order,
+//! bounded repetitions nested the same way), every match must start at
+//! position 0 (a `^` prefix on every path), nothing but literals, classes,
+//! bounded repetitions, alternations, groups and `^` occurs, and the bytes
+//! the search can look at are ASCII (there the ASCII and Unicode programs
 //! agree). Anything else, or a search that runs past its step budget,
 //! leaves the answer to the `regex` crate.
+//!
+//! Searches run a second stage made from the first: runs of bytes, and
+//! choices whose nested alternatives are flattened in priority order and
+//! filtered by the class of the next byte. Neither changes which path
+//! wins: a branch skipped for its next byte would have failed there.
 
 use std::cell::RefCell;
 
@@ -20,7 +25,8 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use crate::filter::matcher::{self, Span};
 
-/// Steps (nodes run) one search may take before it gives up.
+/// Steps (nodes run, counted as paths tried times the longest path) one
+/// search may take before it gives up.
 const STEP_BUDGET: usize = 10_000;
 /// Largest first-stage program built; date templates need a few hundred
 /// instructions.
@@ -61,14 +67,25 @@ struct Edge {
     saves_len: u32,
 }
 
+/// Capture slots saved after the first `offset` bytes of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    offset: u32,
+    saves: u32,
+    saves_len: u32,
+}
+
 /// The second stage, what searches run: runs of bytes and flattened
 /// choices, so that one step does the work of several instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
-    /// Consumes one byte of each class set `runs[start..start + len]`.
+    /// Consumes one byte of each class set `runs[start..start + len]`,
+    /// saving slots within as `marks[marks..marks + marks_len]` say.
     Run {
         start: u32,
         len: u32,
+        marks: u32,
+        marks_len: u32,
         next: Edge,
     },
     /// Tries `branches[start..start + len]` in order; `masks[masks + c]`
@@ -122,6 +139,7 @@ pub(crate) struct Program {
     class_count: usize,
     /// Sets of classes (bit `c` for class `c`) of the runs.
     runs: Box<[u64]>,
+    marks: Box<[Mark]>,
     branches: Box<[Edge]>,
     masks: Box<[u64]>,
     /// Capture slots set by edges.
@@ -290,6 +308,7 @@ struct Lowering<'a> {
     /// Instructions whose node is still to be filled in.
     todo: Vec<usize>,
     runs: Vec<u64>,
+    marks: Vec<Mark>,
     branches: Vec<Edge>,
     masks: Vec<u64>,
     saves: Vec<u32>,
@@ -389,27 +408,39 @@ impl Lowering<'_> {
     fn fill(&mut self, pc: usize) -> Option<()> {
         let node = match *self.insts.get(pc)? {
             Inst::Byte(_) => {
-                // The bytes that follow one another with nothing between.
+                // The bytes that follow one another with only captures
+                // between (saved as marks).
                 let start = self.runs.len() as u32;
+                let marks = self.marks.len() as u32;
                 let mut at = pc;
-                loop {
-                    let Inst::Byte(set) = self.insts[at] else {
+                let (saved, end) = loop {
+                    let Inst::Byte(set) = *self.insts.get(at)? else {
                         return None;
                     };
                     let set = self.class_set(*self.sets.get(set as usize)?);
                     self.runs.push(set);
-                    let mut next = at + 1;
-                    while let Some(Inst::Jump(to)) = self.insts.get(next) {
-                        next = *to as usize;
+                    let (saved, next) = self.follow(at + 1)?;
+                    if !matches!(self.insts.get(next), Some(Inst::Byte(_))) {
+                        break (saved, next);
                     }
-                    match self.insts.get(next)? {
-                        Inst::Byte(_) => at = next,
-                        _ => break,
+                    if !saved.is_empty() {
+                        let saves = self.saves.len() as u32;
+                        self.saves.extend_from_slice(&saved);
+                        self.marks.push(Mark {
+                            offset: self.runs.len() as u32 - start,
+                            saves,
+                            saves_len: saved.len() as u32,
+                        });
                     }
+                    at = next;
+                };
+                Node::Run {
+                    start,
+                    len: self.runs.len() as u32 - start,
+                    marks,
+                    marks_len: self.marks.len() as u32 - marks,
+                    next: self.edge(&saved, end)?,
                 }
-                let len = self.runs.len() as u32 - start;
-                let next = self.edge_from(at + 1)?;
-                Node::Run { start, len, next }
             }
             Inst::Split(..) => {
                 let alternatives = self.alternatives(pc)?;
@@ -503,11 +534,21 @@ impl Program {
             nodes: Vec::new(),
             todo: Vec::new(),
             runs: Vec::new(),
+            marks: Vec::new(),
             branches: Vec::new(),
             masks: Vec::new(),
             saves: Vec::new(),
         };
-        let entry = lowering.edge_from(0)?;
+        // The search starts at 0, where `^` holds.
+        let entry = {
+            let (mut saved, mut pc) = lowering.follow(0)?;
+            while c.insts.get(pc) == Some(&Inst::Start) {
+                let (more, next) = lowering.follow(pc + 1)?;
+                saved.extend(more);
+                pc = next;
+            }
+            lowering.edge(&saved, pc)?
+        };
         while let Some(pc) = lowering.todo.pop() {
             lowering.fill(pc)?;
         }
@@ -520,12 +561,26 @@ impl Program {
             classes: lowering.classes,
             class_count: lowering.class_count,
             runs: lowering.runs.into(),
+            marks: lowering.marks.into(),
             branches: lowering.branches.into(),
             masks: lowering.masks.into(),
             saves: lowering.saves.into(),
             groups,
             max_len: *analysis.longest.first()?,
         })
+    }
+
+    /// Heap bytes of the program.
+    #[cfg(test)]
+    pub(crate) fn heap_size(&self) -> usize {
+        use std::mem::size_of_val;
+        size_of_val(&*self.nodes)
+            + size_of_val(&*self.runs)
+            + size_of_val(&*self.marks)
+            + size_of_val(&*self.branches)
+            + size_of_val(&*self.masks)
+            + size_of_val(&*self.saves)
+            + std::mem::size_of::<Program>()
     }
 
     /// Searches `text` from its start, filling `spans` (one per group) on
@@ -567,12 +622,15 @@ impl Program {
         if state.frames.len() < depth {
             state.frames.resize(depth, Frame::default());
         }
-        if state.log.len() < depth {
-            state.log.resize(depth, (0, 0, 0));
+        let log_depth = depth + self.marks.len();
+        if state.log.len() < log_depth {
+            state.log.resize(log_depth, (0, 0, 0));
         }
         let State { frames, log, slots } = state;
         let (mut top, mut logged) = (0usize, 0usize);
-        let mut steps = 0usize;
+        // A path is at most `nodes` steps long (the program is acyclic):
+        // counting the paths tried bounds the work.
+        let mut paths = 0usize;
         let mut pos = 0u32;
         let mut edge = self.entry;
         loop {
@@ -583,15 +641,17 @@ impl Program {
                 *entry = (edge.saves, edge.saves_len, pos);
                 logged += 1;
             }
-            steps += 1;
-            if steps > STEP_BUDGET {
-                return Outcome::Undecided;
-            }
-            let Some(&node) = self.nodes.get(edge.target as usize) else {
+            let Some(node) = self.nodes.get(edge.target as usize) else {
                 return Outcome::Undecided;
             };
-            let next = match node {
-                Node::Run { start, len, next } => {
+            let next = match *node {
+                Node::Run {
+                    start,
+                    len,
+                    marks,
+                    marks_len,
+                    next,
+                } => {
                     let (start, len) = (start as usize, len as usize);
                     let at = pos as usize;
                     match (self.runs.get(start..start + len), hay.get(at..at + len)) {
@@ -601,6 +661,16 @@ impl Program {
                                 .zip(bytes)
                                 .all(|(set, &b)| (set >> self.classes[b as usize]) & 1 != 0) =>
                         {
+                            if marks_len != 0 {
+                                let (from, to) = (marks as usize, (marks + marks_len) as usize);
+                                for mark in self.marks.get(from..to).unwrap_or(&[]) {
+                                    let Some(entry) = log.get_mut(logged) else {
+                                        return Outcome::Undecided;
+                                    };
+                                    *entry = (mark.saves, mark.saves_len, pos + mark.offset);
+                                    logged += 1;
+                                }
+                            }
                             pos += len as u32;
                             Some(next)
                         }
@@ -645,6 +715,10 @@ impl Program {
                     // Back to the most recent pending choice.
                     if top == 0 {
                         return Outcome::NoMatch;
+                    }
+                    paths += 1;
+                    if paths * self.nodes.len() > STEP_BUDGET {
+                        return Outcome::Undecided;
                     }
                     top -= 1;
                     let frame = frames[top];
@@ -833,7 +907,9 @@ mod tests {
                 };
                 let value = value.trim().replace("%%", "%");
                 let anchored = value.starts_with("{^LN-BEG}") || value.starts_with('^');
-                if anchored && !value.contains("{DATE}") && !value.contains('<') {
+                // A bare `{^LN-BEG}` selects the anchored defaults.
+                let template = value != "{^LN-BEG}" && !value.contains("{DATE}");
+                if anchored && template && !value.contains('<') {
                     out.push(value);
                 }
             }
@@ -943,6 +1019,8 @@ mod tests {
                 continue;
             };
             with_program += 1;
+            // A program is small next to the regex crate's engines.
+            assert!(program.heap_size() < 16 * 1024, "{:?}", t.name);
             let mut scratch = regex.scratch();
             for line in &lines {
                 let mut spans = vec![None; regex.captures_len()];
