@@ -92,11 +92,28 @@ pub struct DateTemplate {
 #[derive(Debug)]
 struct Unbounded {
     regex: Matcher,
-    /// The same regex as a small backtracking program, for line-anchored
-    /// templates (see [`quick`]).
-    quick: Option<quick::Program>,
+    /// For line-anchored templates: the pattern of `regex`, and the same
+    /// regex as a small backtracking program (see [`quick`]), compiled on
+    /// first use (most templates are never searched).
+    anchored: Option<(Box<str>, OnceLock<Option<quick::Program>>)>,
     word_begin: bool,
     word_end: bool,
+}
+
+impl Unbounded {
+    fn quick(&self) -> Option<&quick::Program> {
+        let (pattern, program) = self.anchored.as_ref()?;
+        program
+            .get_or_init(|| {
+                // The program reproduces the regex crate's answers, so only
+                // where the crate is the engine.
+                self.regex
+                    .is_fast()
+                    .then(|| quick::Program::new(pattern, self.regex.captures_len()))
+                    .flatten()
+            })
+            .as_ref()
+    }
 }
 
 const WORD_BEGIN_LOOKAHEAD: &str = r"(?=^|\b|\W)";
@@ -384,16 +401,10 @@ impl DateTemplate {
             return None;
         }
         let regex = Matcher::unsplit(&translated, None).ok()?;
-        // The program reproduces the regex crate's answers, so only where
-        // the crate is the engine.
-        let quick = if regex.is_fast() {
-            quick::Program::new(&translated, regex.captures_len())
-        } else {
-            None
-        };
+        let anchored = (flags & LINE_BEGIN != 0).then(|| (translated.into(), OnceLock::new()));
         Some(Unbounded {
             regex,
-            quick,
+            anchored,
             word_begin,
             word_end,
         })
@@ -428,8 +439,8 @@ impl DateTemplate {
         };
         let found = match &self.unbounded {
             Some(u) => {
-                let quick = match &u.quick {
-                    // Anchored at 0: from anywhere else it is the crate's call.
+                // Anchored at 0: from anywhere else it is the crate's call.
+                let quick = match u.quick() {
                     Some(q) if start == 0 => q.search(text, u.regex.spans_in(scratch)),
                     _ => Outcome::Undecided,
                 };
@@ -512,7 +523,7 @@ impl DateTemplate {
     #[cfg(test)]
     pub(crate) fn quick_parts(&self) -> Option<(&Matcher, &quick::Program)> {
         let u = self.unbounded.as_ref()?;
-        Some((&u.regex, u.quick.as_ref()?))
+        Some((&u.regex, u.quick()?))
     }
 
     /// Successful searches so far in this process.
