@@ -487,7 +487,6 @@ impl Matcher {
         self.names.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
     }
 
-    /// A scratch buffer for searches with this matcher.
     /// `scratch`'s spans, made this matcher's (fresh buffers if they were
     /// another's), for a caller that fills them with this matcher's groups.
     pub(crate) fn spans_in<'s>(&self, scratch: &'s mut Scratch) -> &'s mut [Span] {
@@ -497,6 +496,7 @@ impl Matcher {
         &mut scratch.spans
     }
 
+    /// A scratch buffer for searches with this matcher.
     pub fn scratch(&self) -> Scratch {
         let locs = match &self.engine {
             Engine::Fast { .. } => None,

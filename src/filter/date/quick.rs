@@ -25,8 +25,7 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use crate::filter::matcher::{self, Span};
 
-/// Steps (nodes run, counted as paths tried times the longest path) one
-/// search may take before it gives up.
+/// Steps (nodes run) one search may take before it gives up.
 const STEP_BUDGET: usize = 10_000;
 /// Largest first-stage program built; date templates need a few hundred
 /// instructions.
@@ -35,6 +34,8 @@ const MAX_INSTS: usize = 4096;
 const MAX_GROUPS: usize = 64;
 /// Most alternatives of one choice node (bits of its masks).
 const MAX_BRANCHES: usize = 64;
+/// Most bytes of all runs together.
+const MAX_RUN_BYTES: usize = 4 * MAX_INSTS;
 /// Most byte classes (bits of a run's class sets).
 const MAX_CLASSES: usize = 64;
 
@@ -361,28 +362,38 @@ impl Lowering<'_> {
     /// The alternatives of the `Split` at `pc` in priority order, nested
     /// choices flattened (a choice's branch that leads straight to another
     /// choice stands for that choice's branches), with the slots saved on
-    /// the way to each.
-    fn alternatives(&self, pc: usize) -> Option<Vec<(Vec<u32>, usize)>> {
+    /// the way to each; `Some(None)` when there would be more than `limit`
+    /// (a nested choice that does not fit stays one branch).
+    #[allow(clippy::type_complexity)]
+    fn alternatives(&self, pc: usize, limit: usize) -> Option<Option<Vec<(Vec<u32>, usize)>>> {
         let Inst::Split(x, y) = *self.insts.get(pc)? else {
             return None;
         };
         let mut out = Vec::new();
-        for to in [x, y] {
+        // Room is kept for the second alternative while the first expands.
+        for (to, reserve) in [(x, 1), (y, 0)] {
             let (saved, at) = self.follow(to as usize)?;
-            if matches!(self.insts.get(at), Some(Inst::Split(..))) {
-                let inner = self.alternatives(at)?;
-                if out.len() + inner.len() <= MAX_BRANCHES {
+            let room = limit.saturating_sub(out.len() + reserve);
+            let inner = if room >= 2 && matches!(self.insts.get(at), Some(Inst::Split(..))) {
+                self.alternatives(at, room)?
+            } else {
+                None
+            };
+            match inner {
+                Some(inner) => {
                     for (more, target) in inner {
                         let mut all = saved.clone();
                         all.extend(more);
                         out.push((all, target));
                     }
-                    continue;
                 }
+                None => out.push((saved, at)),
             }
-            out.push((saved, at));
+            if out.len() > limit {
+                return Some(None);
+            }
         }
-        Some(out)
+        Some(Some(out))
     }
 
     /// Whether a path from first-stage instruction `pc` can go on at class
@@ -418,6 +429,10 @@ impl Lowering<'_> {
                         return None;
                     };
                     let set = self.class_set(*self.sets.get(set as usize)?);
+                    // Runs copy the bytes after joins: bound the copies.
+                    if self.runs.len() >= MAX_RUN_BYTES {
+                        return None;
+                    }
                     self.runs.push(set);
                     let (saved, next) = self.follow(at + 1)?;
                     if !matches!(self.insts.get(next), Some(Inst::Byte(_))) {
@@ -443,7 +458,7 @@ impl Lowering<'_> {
                 }
             }
             Inst::Split(..) => {
-                let alternatives = self.alternatives(pc)?;
+                let alternatives = self.alternatives(pc, MAX_BRANCHES)??;
                 let start = self.branches.len() as u32;
                 let masks = self.masks.len() as u32;
                 for class in 0..=self.class_count {
@@ -628,9 +643,7 @@ impl Program {
         }
         let State { frames, log, slots } = state;
         let (mut top, mut logged) = (0usize, 0usize);
-        // A path is at most `nodes` steps long (the program is acyclic):
-        // counting the paths tried bounds the work.
-        let mut paths = 0usize;
+        let mut steps = 0usize;
         let mut pos = 0u32;
         let mut edge = self.entry;
         loop {
@@ -640,6 +653,10 @@ impl Program {
                 };
                 *entry = (edge.saves, edge.saves_len, pos);
                 logged += 1;
+            }
+            steps += 1;
+            if steps > STEP_BUDGET {
+                return Outcome::Undecided;
             }
             let Some(node) = self.nodes.get(edge.target as usize) else {
                 return Outcome::Undecided;
@@ -716,10 +733,7 @@ impl Program {
                     if top == 0 {
                         return Outcome::NoMatch;
                     }
-                    paths += 1;
-                    if paths * self.nodes.len() > STEP_BUDGET {
-                        return Outcome::Undecided;
-                    }
+
                     top -= 1;
                     let frame = frames[top];
                     let Some(&Node::Choice { start, .. }) = self.nodes.get(frame.node as usize)
@@ -821,6 +835,49 @@ mod tests {
         // Wrong group count.
         assert!(Program::new("^(a)", 1).is_none());
         assert!(Program::new("^(a)|^b", 2).is_some());
+    }
+
+    /// The spans of the `regex` crate's leftmost-first match.
+    fn crate_spans(pattern: &str, text: &str) -> Option<Vec<Span>> {
+        let re = regex::Regex::new(pattern).unwrap();
+        let caps = re.captures(text)?;
+        Some(
+            (0..caps.len())
+                .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn wide_and_deeply_nested_choices_match_like_the_regex_crate() {
+        let wide = format!(
+            "^(?:{})(x)?",
+            (0..100)
+                .map(|i| format!("a{i}"))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        // Each optional's skip leads to the next: flattening must not
+        // explore every combination.
+        let deep = format!("^{}(b)", "(?:(a)?)?".repeat(60));
+        let mut decided = 0;
+        for pattern in [&wide, &deep] {
+            let groups = regex::Regex::new(pattern).unwrap().captures_len();
+            let p = Program::new(pattern, groups).unwrap();
+            for text in ["a7x", "a99", "a100x", "aab", "b", "ab", "aaaab", "", "c"] {
+                let (outcome, spans) = spans_of(&p, text);
+                // Running out of steps leaves the answer to the crate.
+                if outcome == Outcome::Undecided {
+                    continue;
+                }
+                decided += 1;
+                match crate_spans(pattern, text) {
+                    Some(expected) => assert_eq!(spans, expected, "{pattern} on {text:?}"),
+                    None => assert_eq!(outcome, Outcome::NoMatch, "{pattern} on {text:?}"),
+                }
+            }
+        }
+        assert!(decided >= 12, "{decided}");
     }
 
     #[test]
