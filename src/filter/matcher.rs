@@ -262,7 +262,7 @@ impl Ascii {
 }
 
 /// `hir` with its classes restricted to ASCII and its word boundaries ASCII.
-fn ascii_only(h: &Hir) -> Hir {
+pub(crate) fn ascii_only(h: &Hir) -> Hir {
     match h.kind() {
         HirKind::Class(Class::Unicode(c)) => {
             let mut c = c.clone();
@@ -705,6 +705,15 @@ impl Matcher {
     /// The number of the group called `name`.
     pub fn group_index(&self, name: &str) -> Option<usize> {
         self.names.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
+    }
+
+    /// `scratch`'s spans, made this matcher's (fresh buffers if they were
+    /// another's), for a caller that fills them with this matcher's groups.
+    pub(crate) fn spans_in<'s>(&self, scratch: &'s mut Scratch) -> &'s mut [Span] {
+        if scratch.owner != self.id() {
+            *scratch = self.scratch();
+        }
+        &mut scratch.spans
     }
 
     /// A scratch buffer for searches with this matcher.

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
 
+use super::quick::{self, Outcome};
 use super::strptime::{self, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES};
 use crate::filter::clock::CivilTime;
 use crate::filter::failure::Stamp;
@@ -89,8 +90,28 @@ pub struct DateTemplate {
 #[derive(Debug)]
 struct Unbounded {
     regex: Matcher,
+    /// For line-anchored templates: the pattern of `regex`, and the same
+    /// regex as a small backtracking program (see [`quick`]), compiled on
+    /// first use (most templates are never searched).
+    anchored: Option<(Box<str>, OnceLock<Option<quick::Program>>)>,
     word_begin: bool,
     word_end: bool,
+}
+
+impl Unbounded {
+    fn quick(&self) -> Option<&quick::Program> {
+        let (pattern, program) = self.anchored.as_ref()?;
+        program
+            .get_or_init(|| {
+                // The program reproduces the regex crate's answers, so only
+                // where the crate is the engine.
+                self.regex
+                    .is_fast()
+                    .then(|| quick::Program::new(pattern, self.regex.captures_len()))
+                    .flatten()
+            })
+            .as_ref()
+    }
 }
 
 const WORD_BEGIN_LOOKAHEAD: &str = r"(?=^|\b|\W)";
@@ -378,8 +399,10 @@ impl DateTemplate {
             return None;
         }
         let regex = Matcher::unsplit(&translated, None).ok()?;
+        let anchored = (flags & LINE_BEGIN != 0).then(|| (translated.into(), OnceLock::new()));
         Some(Unbounded {
             regex,
+            anchored,
             word_begin,
             word_end,
         })
@@ -414,7 +437,19 @@ impl DateTemplate {
         };
         let found = match &self.unbounded {
             Some(u) => {
-                if u.regex.search_into(text, start, scratch).unwrap_or(false) {
+                // Anchored at 0: from anywhere else it is the crate's call.
+                let quick = match u.quick() {
+                    Some(q) if start == 0 => q.search(text, u.regex.spans_in(scratch)),
+                    _ => Outcome::Undecided,
+                };
+                let core = match quick {
+                    Outcome::Match(_) => true,
+                    Outcome::NoMatch => false,
+                    Outcome::Undecided => {
+                        u.regex.search_into(text, start, scratch).unwrap_or(false)
+                    }
+                };
+                if core {
                     // The leftmost, highest-priority core match is Python's answer
                     // when the bounds hold there; otherwise let the full regex decide.
                     let (a, b) = scratch.spans[0].unwrap_or((0, 0));
@@ -488,6 +523,14 @@ impl DateTemplate {
                     .map_err(|_| DateValueError(format!("bad TAI64N {v:?}")))
             }
         }
+    }
+
+    /// The regex-crate matcher of the template's core and its quick
+    /// program, when it has one (for comparing the two in tests).
+    #[cfg(test)]
+    pub(crate) fn quick_parts(&self) -> Option<(&Matcher, &quick::Program)> {
+        let u = self.unbounded.as_ref()?;
+        Some((&u.regex, u.quick()?))
     }
 
     /// Successful searches so far in this process.
