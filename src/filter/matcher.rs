@@ -398,35 +398,43 @@ impl Unicode {
 /// the end of the previous stage's preferred match, the combination is the
 /// whole pattern's preferred match (the argument of [`Split`]). When a later
 /// stage fails (an optional `\]?` at the end of a group took the `\]` the
-/// next stage needs), the coarse cut (group-free lead, then the rest) is
-/// tried, then the whole program decides. A pattern whose fine cut fails
-/// most of the time stops trying it.
+/// next stage needs), a coarser cut is tried, then the whole program
+/// decides. A cut that fails most of the time for a pattern is dropped.
 #[derive(Debug)]
 struct Staged {
-    fine: Option<Stages>,
-    coarse: Option<Stages>,
-    fine_tries: AtomicU32,
-    fine_misses: AtomicU32,
+    /// The cuts, finest first; each with its tries and misses so far.
+    cuts: Vec<(Stages, AtomicU32, AtomicU32)>,
 }
 
-/// Decisions about the fine cut are taken on this many searches.
+/// Whether a cut is worth trying is decided on this many searches.
 const STAGED_SAMPLE: u32 = 256;
+
+/// Where a pattern is cut into stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Before and after every item with groups.
+    Fine,
+    /// After the group-free items it starts with. (Cutting only before
+    /// items with groups was measured too: more searches, each with its
+    /// own start-up cost, for less than it saved on courier-auth.)
+    Lead,
+}
 
 impl Staged {
     fn new(pattern: &str, groups: usize) -> Option<Arc<Staged>> {
-        let fine = Stages::new(pattern, groups, true);
-        let coarse = Stages::new(pattern, groups, false).filter(|c| {
-            fine.as_ref()
-                .is_none_or(|f| f.stages.len() != c.stages.len())
-        });
-        (fine.is_some() || coarse.is_some()).then(|| {
-            Arc::new(Staged {
-                fine,
-                coarse,
-                fine_tries: AtomicU32::new(0),
-                fine_misses: AtomicU32::new(0),
-            })
-        })
+        let mut cuts: Vec<(Stages, AtomicU32, AtomicU32)> = Vec::new();
+        for cut in [Cut::Fine, Cut::Lead] {
+            if let Some(stages) = Stages::new(pattern, groups, cut) {
+                // A cut with as many stages as a finer one is the same cut.
+                if cuts
+                    .iter()
+                    .all(|(s, _, _)| s.stages.len() != stages.stages.len())
+                {
+                    cuts.push((stages, AtomicU32::new(0), AtomicU32::new(0)));
+                }
+            }
+        }
+        (!cuts.is_empty()).then(|| Arc::new(Staged { cuts }))
     }
 
     fn search(
@@ -436,23 +444,27 @@ impl Staged {
         slots: &mut Option<Vec<Option<NonMaxUsize>>>,
         spans: &mut [Span],
     ) -> Option<bool> {
-        if let Some(fine) = &self.fine {
-            let tries = self.fine_tries.load(Ordering::Relaxed);
-            let misses = self.fine_misses.load(Ordering::Relaxed);
-            if tries < STAGED_SAMPLE || misses * 2 <= tries {
-                let found = fine.search(text, start, slots, spans);
-                if tries < STAGED_SAMPLE {
-                    self.fine_tries.fetch_add(1, Ordering::Relaxed);
-                    if found.is_none() {
-                        self.fine_misses.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                if found.is_some() {
-                    return found;
+        let last = self.cuts.len() - 1;
+        for (k, (stages, tries, misses)) in self.cuts.iter().enumerate() {
+            let tried = tries.load(Ordering::Relaxed);
+            let sampling = tried < STAGED_SAMPLE;
+            // A cut that failed on most of its sample is not tried again
+            // (the coarsest is always tried: it costs no more than the whole).
+            if k != last && !sampling && misses.load(Ordering::Relaxed) * 2 > tried {
+                continue;
+            }
+            let found = stages.search(text, start, slots, spans);
+            if sampling {
+                tries.fetch_add(1, Ordering::Relaxed);
+                if found.is_none() {
+                    misses.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            if found.is_some() {
+                return found;
+            }
         }
-        self.coarse.as_ref()?.search(text, start, slots, spans)
+        None
     }
 }
 
@@ -473,9 +485,8 @@ enum Stage {
 }
 
 impl Stages {
-    /// The stages of `pattern`: at every item with groups (`fine`), or
-    /// only the group-free items it starts with, then the rest.
-    fn new(pattern: &str, groups: usize, fine: bool) -> Option<Stages> {
+    /// The stages of `pattern` for `cut`; `None` when it gives one stage.
+    fn new(pattern: &str, groups: usize, cut: Cut) -> Option<Stages> {
         let (flags, items) = top_level_items(pattern)?;
         let parse = |item: &str| {
             regex_syntax::ParserBuilder::new()
@@ -484,45 +495,45 @@ impl Stages {
                 .ok()
         };
         let ascii = |items: &str| Ascii::new(&format!("{flags}{items}"));
-        let mut stages = Vec::new();
-        let mut skipped = String::new();
-        let mut numbered = 0;
-        for (k, item) in items.iter().enumerate() {
+        // (items, groups inside, the single group's body when the stage is
+        // exactly one group around group-free items)
+        let mut parts: Vec<(String, usize, Option<Hir>)> = Vec::new();
+        for item in &items {
             let hir = parse(item)?;
             let inner = hir.properties().explicit_captures_len();
-            if inner == 0 {
-                skipped.push_str(item);
+            let joins = match parts.last() {
+                None => false,
+                Some((_, 0, _)) => inner == 0,
+                Some(_) => cut == Cut::Lead,
+            };
+            if joins {
+                if let Some(last) = parts.last_mut() {
+                    last.0.push_str(item);
+                    last.1 += inner;
+                    last.2 = None;
+                }
                 continue;
             }
-            if !skipped.is_empty() {
-                stages.push(Stage::Skip(ascii(&skipped)?));
-                skipped.clear();
-            }
-            if !fine {
-                if stages.is_empty() {
-                    return None;
-                }
-                stages.push(Stage::Captures(ascii(&items[k..].concat())?, 0));
-                return (stages.len() == 2).then_some(Stages { stages });
-            }
-            let whole_group = match hir.kind() {
-                HirKind::Capture(c) if inner == 1 => Some(c.sub.as_ref()),
+            let body = match hir.kind() {
+                HirKind::Capture(c) if inner == 1 => Some(c.sub.as_ref().clone()),
                 _ => None,
             };
-            stages.push(match whole_group {
-                Some(sub) => Stage::Group(Ascii::from_hir(sub)?, numbered + 1),
-                None => Stage::Captures(ascii(item)?, numbered),
+            parts.push((item.clone(), inner, body));
+        }
+        if parts.len() < 2 {
+            return None;
+        }
+        let mut stages = Vec::with_capacity(parts.len());
+        let mut numbered = 0;
+        for (text, inner, body) in parts {
+            stages.push(match (inner, body) {
+                (0, _) => Stage::Skip(ascii(&text)?),
+                (_, Some(body)) => Stage::Group(Ascii::from_hir(&body)?, numbered + 1),
+                _ => Stage::Captures(ascii(&text)?, numbered),
             });
             numbered += inner;
         }
-        if !fine {
-            return None;
-        }
-        if !skipped.is_empty() {
-            stages.push(Stage::Skip(ascii(&skipped)?));
-        }
-        // A single stage would be the whole program again.
-        (stages.len() > 1 && numbered + 1 == groups).then_some(Stages { stages })
+        (numbered + 1 == groups).then_some(Stages { stages })
     }
 
     /// Searches an ASCII `text` from `start` into `spans`; `None` when the
