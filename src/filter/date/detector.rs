@@ -100,7 +100,8 @@ impl BuiltDefaults {
             .iter()
             .map(|p| {
                 Arc::new(
-                    DateTemplate::from_pattern(p, years).expect("default date pattern is valid"),
+                    DateTemplate::from_pattern_lazy(p, years)
+                        .expect("default date pattern is valid"),
                 )
             })
             .collect();
@@ -111,8 +112,8 @@ impl BuiltDefaults {
                 continue;
             }
             let wrapped = format!("{{^LN-BEG}}{}", t.anchor_source());
-            let twin =
-                DateTemplate::from_pattern(&wrapped, years).expect("anchored default is valid");
+            let twin = DateTemplate::from_pattern_lazy(&wrapped, years)
+                .expect("anchored default is valid");
             if twin.name != t.name {
                 anchored_keys.push(pattern_cache_key(&wrapped));
                 let mut twin = twin;
@@ -346,7 +347,7 @@ impl DateDetector {
         let mut skip_in_search = usize::MAX;
         let i = self.last_index;
         if i < count {
-            let template = self.slots[i].template.clone();
+            let template = &self.slots[i].template;
             let found = if template.is_line_anchored() {
                 skip_in_search = i;
                 template
@@ -390,7 +391,7 @@ impl DateDetector {
                     idx += 1;
                     continue;
                 }
-                let template = self.slots[idx].template.clone();
+                let template = &self.slots[idx].template;
                 if template
                     .search_into(line, 0, line.len(), &mut self.scratch)
                     .is_some()

@@ -293,6 +293,16 @@ const MONTHS_LONG: [&str; 12] = [
     "december",
 ];
 
+/// The integer in a captured field (Python's `int()` of it); the fields
+/// are digits, which are read without the general parser.
+fn digits_value(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(t.bytes().fold(0, |n, b| n * 10 + i64::from(b - b'0')));
+    }
+    t.parse().ok()
+}
+
 /// Converts the fields a date template captured (strptime key, text) into
 /// seconds since the epoch. `now` is the current local civil time;
 /// `default_tz` the logtimezone offset.
@@ -310,7 +320,7 @@ pub fn fields_to_time(
     let mut tzoffset: Option<i32> = None;
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
     for &(key, val) in fields {
-        let num = || val.trim().parse::<i64>().map_err(|_| bad(key, val));
+        let num = || digits_value(val).ok_or_else(|| bad(key, val));
         match key {
             "y" => {
                 let y = num()? as i32;

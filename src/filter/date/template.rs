@@ -77,6 +77,16 @@ pub struct DateTemplate {
     /// `DateTemplate.hits`, which the detector consults when choosing).
     pub matches: AtomicU64,
     kind: Kind,
+    /// `regex_text` translated for the regex engines.
+    translated: String,
+    /// Compiled on first use: a process has dozens of default templates
+    /// and searches with one or two of them.
+    programs: OnceLock<Result<Programs, String>>,
+}
+
+/// The compiled regexes of a template.
+#[derive(Debug)]
+struct Programs {
     regex: Matcher,
     /// The regex without its word-bound lookaheads, when that leaves a
     /// regex fancy-regex runs on its linear engine; the bounds are then
@@ -183,6 +193,22 @@ impl DateTemplate {
     /// The template fail2ban builds for a `datepattern` value or a default
     /// pattern (`_getPatternTemplate`): EPOCH, LEPOCH, TAI64N or strptime style.
     pub fn from_pattern(pattern: &str, years: YearRange) -> Result<DateTemplate, DatePatternError> {
+        let t = DateTemplate::from_pattern_lazy(pattern, years)?;
+        if let Err(reason) = t.programs() {
+            return Err(DatePatternError {
+                pattern: pattern.to_string(),
+                reason: reason.clone(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// [`from_pattern`](Self::from_pattern) with the regexes compiled on
+    /// first use (for patterns known to compile: fail2ban's defaults).
+    pub(crate) fn from_pattern_lazy(
+        pattern: &str,
+        years: YearRange,
+    ) -> Result<DateTemplate, DatePatternError> {
         let key = if pattern.contains('%') {
             pattern.to_string()
         } else {
@@ -350,8 +376,6 @@ impl DateTemplate {
             regex = format!("{gf}{regex}");
         }
         let translated = pyregex::translate(&regex).map_err(|e| e.to_string())?;
-        let compiled = Matcher::unsplit(&translated, None)?;
-        let unbounded = Self::unbounded(&regex, flags);
         Ok(DateTemplate {
             name,
             pattern: None,
@@ -360,14 +384,23 @@ impl DateTemplate {
             weight: 1.0,
             matches: AtomicU64::new(0),
             kind,
-            unbounded,
-            fields: compiled
-                .names()
-                .iter()
-                .map(|(n, i)| (*i, n.clone()))
-                .collect(),
-            regex: compiled,
+            translated,
+            programs: OnceLock::new(),
         })
+    }
+
+    /// The compiled regexes (compiling them on first use).
+    fn programs(&self) -> Result<&Programs, &String> {
+        self.programs
+            .get_or_init(|| {
+                let regex = Matcher::unsplit(&self.translated, None)?;
+                Ok(Programs {
+                    unbounded: Self::unbounded(&self.regex_text, self.flags),
+                    fields: regex.names().iter().map(|(n, i)| (*i, n.clone())).collect(),
+                    regex,
+                })
+            })
+            .as_ref()
     }
 
     /// The regex without the word-bound lookaheads fail2ban adds, if the rest
@@ -429,13 +462,15 @@ impl DateTemplate {
             return None;
         }
         let text = &line[..end];
+        let programs = self.programs().ok()?;
         let full = |scratch: &mut Scratch| {
-            self.regex
+            programs
+                .regex
                 .search_into(text, start, scratch)
                 .unwrap_or(false)
-                .then_some(&self.regex)
+                .then_some(&programs.regex)
         };
-        let found = match &self.unbounded {
+        let found = match &programs.unbounded {
             Some(u) => {
                 // Anchored at 0: from anywhere else it is the crate's call.
                 let quick = match u.quick() {
@@ -485,13 +520,16 @@ impl DateTemplate {
         let get = |i: usize| spans.get(i).copied().flatten().map(|(a, b)| &line[a..b]);
         match self.kind {
             Kind::Fields => {
-                let found = self
-                    .fields
+                let fields = &self
+                    .programs()
+                    .map_err(|e| DateValueError(e.clone()))?
+                    .fields;
+                let found = fields
                     .iter()
                     .filter_map(|(i, name)| get(*i).map(|v| (name.as_str(), v)));
                 // Templates have a handful of fields: no allocation per line.
                 let mut inline = [("", ""); 16];
-                if self.fields.len() <= inline.len() {
+                if fields.len() <= inline.len() {
                     let mut n = 0;
                     for field in found {
                         inline[n] = field;
@@ -529,7 +567,7 @@ impl DateTemplate {
     /// program, when it has one (for comparing the two in tests).
     #[cfg(test)]
     pub(crate) fn quick_parts(&self) -> Option<(&Matcher, &quick::Program)> {
-        let u = self.unbounded.as_ref()?;
+        let u = self.programs().ok()?.unbounded.as_ref()?;
         Some((&u.regex, u.quick()?))
     }
 
