@@ -151,6 +151,8 @@ pub struct Filter {
     /// (fail2ban's `inOperation`): an undated line then happens "now".
     pub in_operation: bool,
     buffer: Vec<TupleLine>,
+    /// The last line of a single-line filter, whose strings the next line reuses.
+    spare: Vec<TupleLine>,
     last_date: Option<Stamp>,
     last_time_text: String,
     mlfid_cache: MlfidCache,
@@ -188,6 +190,7 @@ impl Filter {
             clock,
             in_operation: false,
             buffer: Vec::new(),
+            spare: Vec::new(),
             last_date: None,
             last_time_text: String::new(),
             mlfid_cache: MlfidCache::default(),
@@ -238,11 +241,11 @@ impl Filter {
         let tuple = match self.dates.match_time(line, real_now) {
             Some(m) => {
                 let range = m.date_range();
-                let tuple = TupleLine {
-                    before: line[..range.start].to_string(),
-                    date: line[range.clone()].to_string(),
-                    after: line[range.end..].to_string(),
-                };
+                let tuple = self.line_tuple(
+                    &line[..range.start],
+                    &line[range.clone()],
+                    &line[range.end..],
+                );
                 if !tuple.date.is_empty() {
                     let now_civil = CivilTime::from_local_seconds(now.floor() as i64);
                     date = self.dates.time_of(line, &m, now_civil);
@@ -266,7 +269,7 @@ impl Filter {
                     tuple
                 }
             }
-            None => TupleLine::undated(line),
+            None => self.line_tuple("", "", line),
         };
         let mut tuple = tuple;
         if date.is_none() {
@@ -432,6 +435,51 @@ impl Filter {
         real_now: f64,
     ) -> LineOutcome {
         let mut outcome = LineOutcome::default();
+        if self.maxlines > 1 {
+            self.buffer.push(tuple);
+            if self.buffer.len() > self.maxlines {
+                let excess = self.buffer.len() - self.maxlines;
+                self.buffer.drain(..excess);
+            }
+            let org = self.buffer.clone();
+            self.failures_in(&org, date, no_date, real_now, &mut outcome);
+        } else {
+            // A single-line buffer is only read: the line is kept aside
+            // instead, and the next line reuses it and its strings.
+            self.buffer.clear();
+            let mut org = std::mem::take(&mut self.spare);
+            org.clear();
+            org.push(tuple);
+            self.failures_in(&org, date, no_date, real_now, &mut outcome);
+            self.spare = org;
+        }
+        outcome
+    }
+
+    /// A line split around its date, in the strings of the last line when
+    /// they are free.
+    fn line_tuple(&mut self, before: &str, date: &str, after: &str) -> TupleLine {
+        let mut t = self.spare.pop().unwrap_or_default();
+        for (s, v) in [
+            (&mut t.before, before),
+            (&mut t.date, date),
+            (&mut t.after, after),
+        ] {
+            s.clear();
+            s.push_str(v);
+        }
+        t
+    }
+
+    /// fail2ban's `findFailure` on the buffered lines `org`.
+    fn failures_in(
+        &mut self,
+        org: &[TupleLine],
+        date: Option<Stamp>,
+        no_date: bool,
+        real_now: f64,
+        outcome: &mut LineOutcome,
+    ) {
         let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
         let default_kind = if raw_default {
             AddressKind::Raw
@@ -439,39 +487,23 @@ impl Filter {
             AddressKind::Any
         };
         let check_all = self.options.check_all_regex;
-        if self.maxlines > 1 {
-            self.buffer.push(tuple);
-            if self.buffer.len() > self.maxlines {
-                let excess = self.buffer.len() - self.maxlines;
-                self.buffer.drain(..excess);
-            }
-        } else {
-            self.buffer.clear();
-            self.buffer.push(tuple);
-        }
-        // A single-line buffer is only read below; taking it saves a copy per line.
-        let org = if self.maxlines > 1 {
-            self.buffer.clone()
-        } else {
-            std::mem::take(&mut self.buffer)
-        };
         // The text the regexes see; a single undated-prefix line is borrowed.
-        let mut text: Cow<'_, str> = match org.as_slice() {
+        let mut text: Cow<'_, str> = match org {
             [only] if self.maxlines <= 1 && only.before.is_empty() => Cow::Borrowed(&only.after),
-            _ => Cow::Owned(self.buffer_text(&org)),
+            _ => Cow::Owned(self.buffer_text(org)),
         };
 
         if !self.ignoreregex.is_empty()
             && (self.ignoreregex.len() as isize) < self.failregex.len() as isize - 2
-            && self.ignore_line(&text, None, &org, &mut outcome).is_some()
+            && self.ignore_line(&text, None, org, outcome).is_some()
         {
-            return outcome;
+            return;
         }
 
         let mut pre_groups = Fields::default();
         if self.prefregex.is_some() {
             if !self.search(RegexRef::Pref, &text) {
-                return outcome;
+                return;
             }
             outcome.prefregex_matched = true;
             if let Some((regex, scratch)) = self.prefregex.as_ref().zip(self.pref_scratch.as_ref())
@@ -509,10 +541,10 @@ impl Filter {
             if !may_match[index] || !self.search(RegexRef::Fail(index), &text) {
                 continue;
             }
-            let mut found = self.buffer_match(index, &text, &org);
+            let mut found = self.buffer_match(index, &text, org);
             if !self.ignoreregex.is_empty()
                 && self
-                    .ignore_line(&text, Some(&found), &org, &mut outcome)
+                    .ignore_line(&text, Some(&found), org, outcome)
                     .is_some()
             {
                 stale = true;
@@ -542,7 +574,7 @@ impl Filter {
             let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
             if let Some(mlfid) = &mlfid {
-                let matched = found.matched.as_deref().unwrap_or(&org);
+                let matched = found.matched.as_deref().unwrap_or(org);
                 let (merged, cached) = self.merge_failure(mlfid, fail, matched, real_now);
                 fail = merged;
                 keep_cached = cached;
@@ -550,14 +582,14 @@ impl Filter {
                     if keep_cached {
                         self.mlfid_cache.update_if_present(mlfid, &fail);
                     }
-                    return outcome;
+                    return;
                 }
             } else {
                 fail.matches.extend(
                     found
                         .matched
                         .as_deref()
-                        .unwrap_or(&org)
+                        .unwrap_or(org)
                         .iter()
                         .map(TupleLine::full),
                 );
@@ -605,7 +637,7 @@ impl Filter {
                         }
                     }
                     if !self.options.check_all_regex && self.options.ignore_pending {
-                        return outcome;
+                        return;
                     }
                     vec![None]
                 }
@@ -647,7 +679,6 @@ impl Filter {
             }
         }
         self.candidates = may_match;
-        outcome
     }
 
     /// fail2ban's `_mergeFailure`: combines this match with what earlier lines

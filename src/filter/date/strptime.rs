@@ -296,11 +296,11 @@ const MONTHS_LONG: [&str; 12] = [
 /// The integer in a captured field (Python's `int()` of it); the fields
 /// are digits, which are read without the general parser.
 fn digits_value(text: &str) -> Option<i64> {
-    let t = text.trim();
-    if !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(t.bytes().fold(0, |n, b| n * 10 + i64::from(b - b'0')));
+    let t = text.as_bytes().trim_ascii();
+    if !t.is_empty() && t.len() <= 18 && t.iter().all(u8::is_ascii_digit) {
+        return Some(t.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')));
     }
-    t.parse().ok()
+    text.trim().parse().ok()
 }
 
 /// Converts the fields a date template captured (strptime key, text) into
