@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::stream::float_repr;
 
@@ -73,10 +72,7 @@ impl FailData {
     /// fields, which `-o row` shows) on first use, as fail2ban's `_updateUsers`.
     pub fn add_user(&mut self, user: &str) {
         if self.users.is_none() {
-            thread_local! {
-                static USERS: Arc<str> = Arc::from("users");
-            }
-            USERS.with(|name| self.fields.insert_shared(name, None));
+            self.fields.insert_shared("users", None);
         }
         self.users
             .get_or_insert_with(BTreeSet::new)
@@ -103,48 +99,63 @@ pub struct Failure {
 }
 
 /// Named values in insertion order, like a Python dict of match groups.
-/// Names are shared (a regex's group names are allocated once, not per match).
+/// Names are interned (see [`field_name`]): a match copies pointers, it does
+/// not allocate names or count references to them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(Arc<str>, Option<String>)>);
+pub struct Fields(Vec<(&'static str, Option<String>)>);
+
+/// The process-wide copy of a field name. Names are group names of the
+/// filters read (fail2ban's tags and a filter's own `<F-…>` groups): a
+/// bounded set, each kept once for the life of the process.
+pub fn field_name(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.into());
+    names.insert(n);
+    n
+}
 
 impl Fields {
     /// The value of `name`, if present and not `None`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(k, _)| &**k == name)
+            .find(|(k, _)| *k == name)
             .and_then(|(_, v)| v.as_deref())
     }
 
     /// Sets `name`, keeping its position when it exists (Python dict semantics).
     pub fn insert(&mut self, name: &str, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| &**k == name) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
             Some((_, v)) => *v = value,
-            None => self.0.push((Arc::from(name), value)),
+            None => self.0.push((field_name(name), value)),
         }
     }
 
-    /// [`insert`](Self::insert) with a shared name.
-    pub fn insert_shared(&mut self, name: &Arc<str>, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| k == name) {
+    /// [`insert`](Self::insert) with an interned name.
+    pub fn insert_shared(&mut self, name: &'static str, value: Option<String>) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
             Some((_, v)) => *v = value,
-            None => self.0.push((name.clone(), value)),
+            None => self.0.push((name, value)),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let pos = self.0.iter().position(|(k, _)| &**k == name)?;
+        let pos = self.0.iter().position(|(k, _)| *k == name)?;
         self.0.remove(pos).1
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.0.iter().map(|(k, v)| (&**k, v.as_deref()))
+        self.0.iter().map(|(k, v)| (*k, v.as_deref()))
     }
 
-    /// The entries with their shared names.
-    pub fn iter_shared(&self) -> impl Iterator<Item = (&Arc<str>, Option<&str>)> {
-        self.0.iter().map(|(k, v)| (k, v.as_deref()))
+    /// The entries with their interned names.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_deref()))
     }
 
     /// Sets every entry of `other` (later entries win), moving its values.

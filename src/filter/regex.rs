@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use fancy_regex::Regex as Compiled;
 
-use super::failure::Fields;
+use super::failure::{field_name, Fields};
 use super::lookahead;
 use super::matcher::Matcher;
 pub use super::matcher::{Group, Groups, Scratch, SearchAbandoned, Span};
@@ -59,7 +59,7 @@ pub struct FilterRegex {
     matcher: Matcher,
     group_names: Vec<String>,
     /// Group names (shared by every match's fields) and numbers.
-    shared_names: Vec<(Arc<str>, usize)>,
+    shared_names: Vec<(&'static str, usize)>,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty.
@@ -234,7 +234,7 @@ impl FilterRegex {
         let shared_names = matcher
             .names()
             .iter()
-            .map(|(n, i)| (Arc::from(n.as_str()), *i))
+            .map(|(n, i)| (field_name(n), *i))
             .collect();
         Ok(FilterRegex {
             expanded,
