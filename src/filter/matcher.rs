@@ -156,10 +156,7 @@ impl Alt {
         if head.search_slots(&input, slots).is_none() {
             return Ok(None);
         }
-        let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
-            (Some(a), Some(b)) => Some((a.get(), b.get())),
-            _ => None,
-        };
+        let span = |g: usize| slot_span(slots, g);
         let Some((_, head_end)) = span(0) else {
             return Ok(None);
         };
@@ -249,15 +246,20 @@ impl Ascii {
             return false;
         }
         for (i, span) in spans.iter_mut().enumerate() {
-            *span = match (
-                slots.get(2 * i).copied().flatten(),
-                slots.get(2 * i + 1).copied().flatten(),
-            ) {
-                (Some(a), Some(b)) => Some((a.get(), b.get())),
-                _ => None,
-            };
+            *span = slot_span(slots, i);
         }
         true
+    }
+}
+
+/// The span of group `g` in the regex crate's slots.
+fn slot_span(slots: &[Option<NonMaxUsize>], g: usize) -> Span {
+    match (
+        slots.get(2 * g).copied().flatten(),
+        slots.get(2 * g + 1).copied().flatten(),
+    ) {
+        (Some(a), Some(b)) => Some((a.get(), b.get())),
+        _ => None,
     }
 }
 
@@ -568,14 +570,10 @@ impl Stages {
                     slots.clear();
                     slots.resize(re.0.group_info().slot_len(), None);
                     re.0.search_slots(&input, slots).map(|_| {
-                        let span = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
-                            (Some(a), Some(b)) => Some((a.get(), b.get())),
-                            _ => None,
-                        };
                         for g in 1..slots.len() / 2 {
-                            spans[base + g] = span(g);
+                            spans[base + g] = slot_span(slots, g);
                         }
-                        span(0).unwrap_or((pos, pos))
+                        slot_span(slots, 0).unwrap_or((pos, pos))
                     })
                 }
             };
