@@ -100,7 +100,11 @@ fn status_list(conf: &Scratch) -> Vec<String> {
 fn writer(log: std::path::PathBuf, stop: Arc<AtomicBool>, pause: Duration) -> u32 {
     let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
     let mut k = 0;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // The step after `stop` is written while no server runs (the last
+        // one was killed before): the last server must read it. Without it,
+        // a fast server may have read and saved everything before its kill.
+        let last = stop.load(Ordering::Relaxed);
         let t = unix_now();
         // The user names tell an address's two lines apart.
         let mut lines = courier_failure(t, &ip(k)).replace("user=mallory", "user=first");
@@ -110,9 +114,11 @@ fn writer(log: std::path::PathBuf, stop: Arc<AtomicBool>, pause: Duration) -> u3
         // One write per step, so a line is never half there.
         f.write_all(lines.as_bytes()).unwrap();
         k += 1;
+        if last {
+            return k;
+        }
         std::thread::sleep(pause);
     }
-    k
 }
 
 /// Checks what must hold whenever a server is up: see the module doc.

@@ -451,7 +451,8 @@ impl Staged {
             let tried = tries.load(Ordering::Relaxed);
             let sampling = tried < STAGED_SAMPLE;
             // A cut that failed on most of its sample is not tried again
-            // (the coarsest is always tried: it costs no more than the whole).
+            // (the coarsest is always tried: a miss adds only its lead's DFA
+            // search to the whole program's).
             if k != last && !sampling && misses.load(Ordering::Relaxed) * 2 > tried {
                 continue;
             }
