@@ -28,11 +28,6 @@ impl Clock {
             Clock::Fixed(t) => *t,
         }
     }
-
-    /// Local civil "now" (fail2ban's `MyTime.now()`).
-    pub fn now_civil(&self) -> CivilTime {
-        CivilTime::from_local_seconds(self.now().floor() as i64)
-    }
 }
 
 /// Switches that callers of the engine set as fail2ban's callers do.
