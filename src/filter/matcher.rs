@@ -299,11 +299,11 @@ pub(crate) fn ascii_only(h: &Hir) -> Hir {
 /// the group always runs to the end of the text, so the pattern without
 /// it (`(?P<name>.)` or `(?P<name>)` in its place) picks the same path
 /// through the rest, and the capture engine only walks the part before.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Tail {
     head: Ascii,
     /// The head in stages, when it has more than one.
-    staged: Option<Arc<Staged>>,
+    staged: LazyStaged,
     group: usize,
 }
 
@@ -325,7 +325,7 @@ impl Tail {
         };
         let head: String = items[..items.len() - 2].concat();
         let head = format!("{flags}{head}{replacement}");
-        let staged = Staged::new(&head, groups);
+        let staged = LazyStaged::new(&head, groups);
         let head = Ascii::new(&head)?;
         let info = head.0.group_info();
         let group = info.to_index(regex_automata::PatternID::ZERO, name)?;
@@ -339,8 +339,7 @@ impl Tail {
     fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> bool {
         let found = self
             .staged
-            .as_ref()
-            .and_then(|s| s.search(text, start, &mut scratch.tail, &mut scratch.spans))
+            .search(text, start, &mut scratch.tail, &mut scratch.spans)
             .unwrap_or_else(|| {
                 self.head
                     .search(text, start, &mut scratch.tail, &mut scratch.spans)
@@ -422,8 +421,46 @@ enum Cut {
     Lead,
 }
 
+/// A [`Staged`] search built on first use: its programs cost more to
+/// build than the whole pattern's (about 100M instructions for sshd's
+/// regexes), and most jails of a server never search most of their regexes.
+#[derive(Debug)]
+struct LazyStaged {
+    pattern: String,
+    groups: usize,
+    built: OnceLock<Option<Staged>>,
+}
+
+impl LazyStaged {
+    fn new(pattern: &str, groups: usize) -> LazyStaged {
+        LazyStaged {
+            pattern: pattern.to_string(),
+            groups,
+            built: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Option<&Staged> {
+        self.built
+            .get_or_init(|| Staged::new(&self.pattern, self.groups))
+            .as_ref()
+    }
+
+    /// [`Staged::search`], building it first; `None` also when the pattern
+    /// has no useful cut.
+    fn search(
+        &self,
+        text: &str,
+        start: usize,
+        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
+        spans: &mut [Span],
+    ) -> Option<bool> {
+        self.get()?.search(text, start, slots, spans)
+    }
+}
+
 impl Staged {
-    fn new(pattern: &str, groups: usize) -> Option<Arc<Staged>> {
+    fn new(pattern: &str, groups: usize) -> Option<Staged> {
         let mut cuts: Vec<(Stages, AtomicU32, AtomicU32)> = Vec::new();
         for cut in [Cut::Fine, Cut::Lead] {
             if let Some(stages) = Stages::new(pattern, groups, cut) {
@@ -436,7 +473,7 @@ impl Staged {
                 }
             }
         }
-        (!cuts.is_empty()).then(|| Arc::new(Staged { cuts }))
+        (!cuts.is_empty()).then_some(Staged { cuts })
     }
 
     fn search(
@@ -598,7 +635,7 @@ enum Engine {
         unicode: Arc<Unicode>,
         ascii: Ascii,
         tail: Option<Arc<Tail>>,
-        staged: Option<Arc<Staged>>,
+        staged: Option<Arc<LazyStaged>>,
     },
     /// Behind `Arc`, so that clones share the programs and their caches.
     Fancy {
@@ -650,7 +687,7 @@ impl Matcher {
                 .collect();
             let tail = Tail::new(pattern, groups);
             let staged = if try_split && tail.is_none() {
-                Staged::new(pattern, groups)
+                Some(Arc::new(LazyStaged::new(pattern, groups)))
             } else {
                 None
             };
@@ -1646,9 +1683,9 @@ mod tests {
                 matches!(
                     &m.engine,
                     Engine::Fast {
-                        staged: Some(_),
+                        staged: Some(s),
                         ..
-                    }
+                    } if s.get().is_some()
                 ),
                 "{pattern} is not split"
             );
