@@ -93,27 +93,9 @@ fn scenario(client: Client, name: &str, jail_extra: &str, expect: Expect) {
             log.display()
         ),
     );
-    let start = Command::new("unshare")
-        .arg("--net")
-        .arg(client.path())
-        .args(["-c", conf.str(), "start"])
-        .output()
-        .unwrap();
-    assert!(
-        start.status.success(),
-        "{}{}",
-        stdout(&start),
-        stderr(&start)
-    );
-    let mut guard = StopOnDrop::new(client.path(), conf.str());
-    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // Keeps the namespace alive after the server exits, so the checks after
-    // `stop` look at the same namespace.
-    let holder = Holder::join_net(pid);
+    let NetServer {
+        mut guard, holder, ..
+    } = start_in_new_net(client.path(), &conf);
     let ns = holder.pid();
     let rules = || {
         expect
@@ -352,28 +334,18 @@ fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str
             log.display()
         ),
     );
-    let start = Command::new("unshare")
-        .arg("--net")
-        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
-        .args(["-c", conf.str(), "start"])
-        .output()
-        .unwrap();
-    assert!(
-        start.status.success(),
-        "{}{}",
-        stdout(&start),
-        stderr(&start)
-    );
-    let mut guard = StopOnDrop::ours(&conf);
-    let pid_of_server = || -> i32 {
+    let NetServer {
+        pid: first,
+        mut guard,
+        holder,
+    } = start_in_new_net(env!("CARGO_BIN_EXE_fail2ban-client"), &conf);
+    let pid_of_server = || -> u32 {
         std::fs::read_to_string(conf.path.join("s.pid"))
             .unwrap()
             .trim()
             .parse()
             .unwrap()
     };
-    let first = pid_of_server();
-    let holder = Holder::join_net(first as u32);
     let ns = holder.pid();
     let server_log = || std::fs::read_to_string(conf.path.join("server.log")).unwrap_or_default();
     let rules = || firewall_in(ns, dump[0], &dump[1..]);
@@ -398,7 +370,7 @@ fn restart_after_a_crash(name: &str, jail_extra: &str, dump: &[&str], jump: &str
 
     // The crash: the server (started by this test's client) is killed by PID.
     // SAFETY: kill has no memory preconditions; the PID is our server's.
-    assert_eq!(unsafe { libc::kill(first, libc::SIGKILL) }, 0);
+    assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
     wait_for(
         "the server to die",
         || {

@@ -9,7 +9,6 @@ mod common;
 use common::netns::*;
 use common::*;
 use std::io::Write;
-use std::process::Command;
 
 /// The Courier scenario with `maxretry`, `findtime` and `bantime`; the
 /// expiry is waited for only when the ban is short.
@@ -31,27 +30,8 @@ fn courier_scenario(name: &str, maxretry: usize, findtime: u32, bantime: u32) {
         ),
     );
     // The client starts the server inside a new network namespace; the socket is a file, reachable from here.
-    let start = Command::new("unshare")
-        .arg("--net")
-        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
-        .args(["-c", conf.str(), "start"])
-        .output()
-        .unwrap();
-    assert!(
-        start.status.success(),
-        "{}{}",
-        stdout(&start),
-        stderr(&start)
-    );
-    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let guard = StopOnDrop::ours(&conf);
-    // A process of ours that keeps the namespace alive after the server exits,
-    // so the checks after `stop` look at the same namespace.
-    let holder = Holder::join_net(pid);
+    let NetServer { guard, holder, .. } =
+        start_in_new_net(env!("CARGO_BIN_EXE_fail2ban-client"), &conf);
     let ns = holder.pid();
     let rules = || firewall_in(ns, "iptables", &["-S"]);
     assert!(

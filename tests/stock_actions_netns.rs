@@ -9,7 +9,6 @@ mod common;
 use common::netns::*;
 use common::*;
 use std::io::Write;
-use std::process::Command;
 
 /// What the namespace's firewall shows for one action.
 struct Expect<'a> {
@@ -56,27 +55,9 @@ fn scenario(name: &str, action: &str, tools: &[&str], expect: Expect) {
             log.display()
         ),
     );
-    let start = Command::new("unshare")
-        .arg("--net")
-        .arg(env!("CARGO_BIN_EXE_fail2ban-client"))
-        .args(["-c", conf.str(), "start"])
-        .output()
-        .unwrap();
-    assert!(
-        start.status.success(),
-        "{}{}",
-        stdout(&start),
-        stderr(&start)
-    );
-    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mut guard = StopOnDrop::ours(&conf);
-    // Keeps the namespace alive after the server exits, so the checks after
-    // `stop` look at the same namespace.
-    let holder = Holder::join_net(pid);
+    let NetServer {
+        mut guard, holder, ..
+    } = start_in_new_net(env!("CARGO_BIN_EXE_fail2ban-client"), &conf);
     let ns = holder.pid();
     let rules = || {
         expect

@@ -196,3 +196,42 @@ pub fn veth(a: &Holder, a_name: &str, a_addr: &str, b: &Holder, b_name: &str, b_
     b.run(&["ip", "addr", "add", b_addr, "dev", b_name]);
     b.run(&["ip", "link", "set", b_name, "up"]);
 }
+
+/// A server that `fail2ban-client -c DIR start` started inside a new
+/// network namespace. Dropped in field order: the guard stops the server,
+/// then the holder, which kept the namespace alive so that checks after
+/// `stop` look at the same namespace, is killed.
+pub struct NetServer {
+    /// The server's PID (from its pidfile `s.pid`).
+    pub pid: u32,
+    pub guard: super::StopOnDrop,
+    pub holder: Holder,
+}
+
+/// Starts a server with `client` (ours or the reference) and config `conf`
+/// in a new network namespace, and joins that namespace.
+pub fn start_in_new_net(client: &str, conf: &super::Scratch) -> NetServer {
+    let start = Command::new("unshare")
+        .arg("--net")
+        .arg(client)
+        .args(["-c", conf.str(), "start"])
+        .output()
+        .unwrap();
+    assert!(
+        start.status.success(),
+        "{}{}",
+        super::stdout(&start),
+        super::stderr(&start)
+    );
+    let guard = super::StopOnDrop::new(client, conf.str());
+    let pid: u32 = std::fs::read_to_string(conf.path.join("s.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    NetServer {
+        pid,
+        guard,
+        holder: Holder::join_net(pid),
+    }
+}
