@@ -7,18 +7,25 @@
 mod common;
 use common::*;
 
-#[test]
-fn migrate_reports_the_dead_courier_filter_and_unsupported_actions() {
-    let tree = Scratch::with_stock("migrate");
-    let t = unix_now() - 3600.0;
-    let log: String = (0..50)
-        .map(|i| courier_failure(t, &format!("192.0.2.{i}")))
+/// Writes `log`, 50 Courier failures at time `t` from `prefix`.0 to
+/// `prefix`.49, and the 0.8-era courierlogin filter
+/// (`LOGIN FAILED, .*, ip=\[<HOST>\]$`), which no longer matches them.
+fn old_courier_setup(tree: &Scratch, log: &str, t: f64, prefix: &str) -> std::path::PathBuf {
+    let lines: String = (0..50)
+        .map(|i| courier_failure(t, &format!("{prefix}.{i}")))
         .collect();
-    let maillog = tree.write("maillog", log);
+    let path = tree.write(log, lines);
     tree.write(
         "filter.d/courierlogin.conf",
         "[Definition]\nfailregex = LOGIN FAILED, .*, ip=\\[<HOST>\\]$\n",
     );
+    path
+}
+
+#[test]
+fn migrate_reports_the_dead_courier_filter_and_unsupported_actions() {
+    let tree = Scratch::with_stock("migrate");
+    let maillog = old_courier_setup(&tree, "maillog", unix_now() - 3600.0, "192.0.2");
     tree.write(
         "jail.local",
         format!(
@@ -117,15 +124,7 @@ fn migrate_carries_the_bans_of_a_python_setup_over() {
              pidfile = {p}/s.pid\ndbfile = {p}/fail2ban.sqlite3\n"
         ),
     );
-    let t = unix_now() - 60.0;
-    let log: String = (0..50)
-        .map(|i| courier_failure(t, &format!("198.51.100.{i}")))
-        .collect();
-    let maillog = tree.write("mail.log", log);
-    tree.write(
-        "filter.d/courierlogin.conf",
-        "[Definition]\nfailregex = LOGIN FAILED, .*, ip=\\[<HOST>\\]$\n",
-    );
+    let maillog = old_courier_setup(&tree, "mail.log", unix_now() - 60.0, "198.51.100");
     tree.write(
         "jail.local",
         format!(
