@@ -9,7 +9,7 @@
 
 mod common;
 
-use ferroban::action::{ActionBuilder, BanInfo, Executor, ShellCommand};
+use ferroban::action::{Action, ActionBuilder, BanInfo, Executor, ShellCommand};
 use ferroban::config::{compile, ClientSettings, CompileOptions};
 use ferroban::stream::{float_repr, str_repr, Value};
 use std::io::Write;
@@ -169,7 +169,10 @@ fn python(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<Strin
     python_many(&[(opts, fails, steps)]).remove(0)
 }
 
-fn ours(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String> {
+/// Our action with `opts`, whose commands are recorded (`EXEC …` lines in
+/// the returned log) instead of run; a command fails when its script
+/// contains one of `fails`.
+fn recorded_action(opts: &[(String, Value)], fails: &[&str]) -> (Arc<Mutex<Vec<String>>>, Action) {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let fails: Vec<String> = fails.iter().map(|s| s.to_string()).collect();
     let rec = log.clone();
@@ -184,7 +187,11 @@ fn ours(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String>
     for (k, v) in opts {
         b.option(k.clone(), v.clone());
     }
-    let mut action = b.build().expect("options are accepted");
+    (log, b.build().expect("options are accepted"))
+}
+
+fn ours(opts: &[(String, Value)], fails: &[&str], steps: &[Step]) -> Vec<String> {
+    let (log, mut action) = recorded_action(opts, fails);
     for Step(name, info) in steps {
         if let Some((k, v)) = name.strip_prefix("set:").and_then(|kv| kv.split_once(":=")) {
             action.set(k, Value::str(v)).unwrap();
@@ -577,21 +584,7 @@ fn every_stock_action_matches_python() {
 /// on `infos`: the recorded lines, with every ban's result after the
 /// commands.
 fn ours_ban_many(opts: &[(String, Value)], fails: &[&str], infos: &[BanInfo]) -> Vec<String> {
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let fails: Vec<String> = fails.iter().map(|s| s.to_string()).collect();
-    let rec = log.clone();
-    let exec: Executor = Arc::new(move |cmd: &ShellCommand, timeout: &Value| {
-        rec.lock()
-            .unwrap()
-            .push(format!("EXEC {} T={timeout}", cmd.repr()));
-        !fails.iter().any(|f| cmd.sh_args()[0].contains(f.as_str()))
-    });
-    let mut b = ActionBuilder::new("j", "act");
-    b.ipv6_allowed(true).jail_bantime(600).executor(exec);
-    for (k, v) in opts {
-        b.option(k.clone(), v.clone());
-    }
-    let mut action = b.build().expect("options are accepted");
+    let (log, mut action) = recorded_action(opts, fails);
     let refs: Vec<&BanInfo> = infos.iter().collect();
     for r in action.ban_many(&refs, 4) {
         let line = match r {
