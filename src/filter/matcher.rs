@@ -1087,25 +1087,11 @@ fn decide_conditionals(pattern: &str, name: &str, present: bool) -> Option<Strin
         let chars: Vec<char> = text[at + marker.len()..].chars().collect();
         // The branches end at the `)` closing the conditional; `|` at
         // depth 0 separates them.
-        let (mut j, mut depth, mut bar) = (0, 0usize, None);
-        loop {
-            match *chars.get(j)? {
-                '\\' => {
-                    j = escape_end(&chars, j)?;
-                    continue;
-                }
-                '[' => {
-                    j = class_end(&chars, j)?;
-                    continue;
-                }
-                '(' => depth += 1,
-                ')' if depth == 0 => break,
-                ')' => depth -= 1,
-                '|' if depth == 0 && bar.is_none() => bar = Some(j),
-                _ => {}
-            }
-            j += 1;
+        let (bars, j) = top_level_bars(&chars)?;
+        if j == chars.len() {
+            return None;
         }
+        let bar = bars.first().copied();
         let body: String = chars[..j].iter().collect();
         let rest: String = chars[j + 1..].iter().collect();
         let (yes, no) = match bar {
@@ -1305,31 +1291,44 @@ fn avoided_literal(tail: &str) -> Option<String> {
 /// The top-level `|`-separated branches of `inner` (the inside of a group).
 fn top_level_branches(inner: &str) -> Option<Vec<String>> {
     let chars: Vec<char> = inner.chars().collect();
-    let (mut j, mut depth, mut start) = (0, 0usize, 0);
-    let mut out = Vec::new();
+    let (bars, end) = top_level_bars(&chars)?;
+    if end != chars.len() {
+        // A `)` closes a group opened before `inner`.
+        return None;
+    }
+    let mut out = Vec::with_capacity(bars.len() + 1);
+    let mut start = 0;
+    for bar in bars.into_iter().chain([end]) {
+        out.push(chars[start..bar].iter().collect());
+        start = bar + 1;
+    }
+    Some(out)
+}
+
+/// The `|` at depth 0 in `chars`, up to the first `)` that closes a group
+/// opened before `chars` (its index) or the end (`chars.len()`); `None`
+/// when an escape or class does not end, or a group is left open.
+fn top_level_bars(chars: &[char]) -> Option<(Vec<usize>, usize)> {
+    let (mut j, mut depth, mut bars) = (0, 0usize, Vec::new());
     while j < chars.len() {
         match chars[j] {
             '\\' => {
-                j = escape_end(&chars, j)?;
+                j = escape_end(chars, j)?;
                 continue;
             }
             '[' => {
-                j = class_end(&chars, j)?;
+                j = class_end(chars, j)?;
                 continue;
             }
             '(' => depth += 1,
-            ')' => depth = depth.checked_sub(1)?,
-            '|' if depth == 0 => {
-                out.push(chars[start..j].iter().collect());
-                start = j + 1;
-            }
+            ')' if depth == 0 => return Some((bars, j)),
+            ')' => depth -= 1,
+            '|' if depth == 0 => bars.push(j),
             _ => {}
         }
         j += 1;
     }
-    (depth == 0).then_some(())?;
-    out.push(chars[start..].iter().collect());
-    Some(out)
+    (depth == 0).then_some((bars, chars.len()))
 }
 
 /// Names of the groups `piece` defines.
