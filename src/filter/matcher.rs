@@ -21,6 +21,8 @@ use regex_automata::meta;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_syntax::hir::{self, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
 
+use super::backtrack::{self, Outcome};
+
 /// Byte range of one group in the searched text, `None` if it took no part.
 pub type Span = Option<(usize, usize)>;
 
@@ -39,6 +41,8 @@ pub struct Scratch {
     ascii: Option<Vec<Option<NonMaxUsize>>>,
     /// Slots of the [`Tail`] program.
     tail: Option<Vec<Option<NonMaxUsize>>>,
+    /// Buffers of the [`backtrack::Program`].
+    backtrack: backtrack::Cache,
     /// The matcher the buffers were made for (its names' address).
     owner: usize,
 }
@@ -634,6 +638,8 @@ enum Engine {
     Fast {
         unicode: Arc<Unicode>,
         ascii: Ascii,
+        /// The backtracking program for ASCII texts, tried first.
+        program: Option<Arc<backtrack::Program>>,
         tail: Option<Arc<Tail>>,
         staged: Option<Arc<LazyStaged>>,
     },
@@ -700,6 +706,9 @@ impl Matcher {
                         compiled: OnceLock::new(),
                     }),
                     ascii,
+                    program: backtrack::Program::new(pattern)
+                        .filter(|p| p.groups() == groups)
+                        .map(Arc::new),
                     tail,
                     staged,
                 },
@@ -775,6 +784,7 @@ impl Matcher {
             locs,
             ascii: None,
             tail: None,
+            backtrack: backtrack::Cache::default(),
             owner: self.id(),
         }
     }
@@ -807,10 +817,18 @@ impl Matcher {
             Engine::Fast {
                 unicode,
                 ascii,
+                program,
                 tail,
                 staged,
             } => {
                 if text.is_ascii() {
+                    if let Some(p) = program {
+                        match search_program(p, ascii, text, start, scratch) {
+                            Outcome::Match(_) => return Ok(true),
+                            Outcome::NoMatch => return Ok(false),
+                            Outcome::Undecided => {}
+                        }
+                    }
                     if let Some(t) = tail {
                         if !text.contains('\n') {
                             return Ok(t.search(text, start, scratch));
@@ -911,6 +929,29 @@ impl Matcher {
             spans,
             names: self.names.clone(),
         }
+    }
+}
+
+/// Searches an ASCII `text` with `program`. For a pattern that can match
+/// anywhere, the DFA of `ascii` finds where the leftmost match starts and
+/// the program runs from there only.
+fn search_program(
+    program: &backtrack::Program,
+    ascii: &Ascii,
+    text: &str,
+    start: usize,
+    scratch: &mut Scratch,
+) -> Outcome {
+    let Scratch {
+        spans, backtrack, ..
+    } = scratch;
+    if program.anchored_start() {
+        return program.search(text, start, true, backtrack, spans);
+    }
+    let input = regex_automata::Input::new(text).range(start..);
+    match ascii.0.search(&input) {
+        Some(m) => program.search(text, m.start(), true, backtrack, spans),
+        None => Outcome::NoMatch,
     }
 }
 

@@ -2,6 +2,7 @@
 //! regex tags and Python regex dialect, date detection, multi-line buffers,
 //! and failure extraction, configured from command-stream options.
 
+pub mod backtrack;
 pub mod builder;
 pub mod clock;
 pub mod date;
