@@ -43,8 +43,22 @@ pub struct Scratch {
     tail: Option<Vec<Option<NonMaxUsize>>>,
     /// Buffers of the [`backtrack::Program`].
     backtrack: backtrack::Cache,
+    /// Buffers of a [`Split`]'s prefix and rests.
+    parts: PartScratch,
     /// The matcher the buffers were made for (its names' address).
     owner: usize,
+}
+
+/// Buffers for the parts of a [`Split`] search.
+#[derive(Debug, Clone, Default)]
+struct PartScratch {
+    /// The groups of the prefix's match.
+    prefix: Vec<Span>,
+    /// Slots of an [`Alt`]'s head, in the `regex` crate's layout.
+    slots: Vec<Option<NonMaxUsize>>,
+    /// Groups of an [`Alt`]'s head found by its program.
+    spans: Vec<Span>,
+    cache: backtrack::Cache,
 }
 
 /// A pattern that starts with a part the `regex` crate can match: the
@@ -60,6 +74,8 @@ pub struct Scratch {
 #[derive(Debug, Clone)]
 struct Split {
     prefix: regex::Regex,
+    /// The prefix for ASCII texts, tried first.
+    prefix_program: Option<backtrack::Program>,
     /// Groups of the prefix that conditionals of the rest test.
     conds: Vec<usize>,
     /// The rest for each combination: bit `k` of the index is set when
@@ -88,6 +104,8 @@ struct Rest {
 struct Alt {
     /// `None` when the alternative begins with what only the VM runs.
     head: Option<meta::Regex>,
+    /// The head for ASCII texts, tried first.
+    head_program: Option<backtrack::Program>,
     /// (group in the head, group in the whole pattern).
     head_groups: Vec<(usize, usize)>,
     tail: Option<(fancy_regex::Regex, Vec<(usize, usize)>)>,
@@ -103,6 +121,36 @@ struct Alt {
     whole: (fancy_regex::Regex, Vec<(usize, usize)>),
 }
 
+impl Split {
+    /// Matches the prefix from `start`; its groups go to
+    /// `scratch.parts.prefix`, and its span is returned.
+    fn search_prefix(
+        &self,
+        text: &str,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> Option<(usize, usize)> {
+        let spans = &mut scratch.parts.prefix;
+        spans.clear();
+        spans.resize(self.prefix.captures_len(), None);
+        if let Some(p) = self.prefix_program.as_ref().filter(|p| p.anchored_start()) {
+            match p.search(text, start, true, &mut scratch.parts.cache, spans) {
+                Outcome::Match(_) => return spans[0],
+                Outcome::NoMatch => return None,
+                Outcome::Undecided => {}
+            }
+        }
+        let locs = scratch
+            .locs
+            .get_or_insert_with(|| self.prefix.capture_locations());
+        let found = self.prefix.captures_read_at(locs, text, start)?;
+        for (g, span) in spans.iter_mut().enumerate() {
+            *span = locs.get(g);
+        }
+        Some((found.start(), found.end()))
+    }
+}
+
 impl Rest {
     /// Matches the rest anchored at `pos`; on a match, fills its groups in
     /// `spans` and returns where it ends.
@@ -110,14 +158,14 @@ impl Rest {
         &self,
         text: &str,
         pos: usize,
-        slots: &mut Vec<Option<NonMaxUsize>>,
+        parts: &mut PartScratch,
         spans: &mut [Span],
     ) -> Result<Option<usize>, SearchAbandoned> {
         if self.alts.is_empty() {
             return fancy_at(&self.regex, &self.groups, text, pos, spans);
         }
         for alt in &self.alts {
-            if let Some(end) = alt.search(text, pos, slots, spans)? {
+            if let Some(end) = alt.search(text, pos, parts, spans)? {
                 return Ok(Some(end));
             }
         }
@@ -131,7 +179,7 @@ impl Alt {
         &self,
         text: &str,
         pos: usize,
-        slots: &mut Vec<Option<NonMaxUsize>>,
+        parts: &mut PartScratch,
         spans: &mut [Span],
     ) -> Result<Option<usize>, SearchAbandoned> {
         if let Some((lit, group, next)) = &self.lead {
@@ -142,7 +190,7 @@ impl Alt {
             if text[pos..q].contains('\n') {
                 return Ok(None);
             }
-            let end = next.search(text, q, slots, spans)?;
+            let end = next.search(text, q, parts, spans)?;
             if end.is_some() {
                 spans[*group] = Some((pos, q));
             }
@@ -152,13 +200,35 @@ impl Alt {
             let (whole, groups) = &self.whole;
             return fancy_at(whole, groups, text, pos, spans);
         };
+        let slots = &mut parts.slots;
         slots.clear();
         slots.resize(head.group_info().slot_len(), None);
-        let input = regex_automata::Input::new(text)
-            .range(pos..)
-            .anchored(regex_automata::Anchored::Yes);
-        if head.search_slots(&input, slots).is_none() {
-            return Ok(None);
+        let outcome = match &self.head_program {
+            Some(p) => {
+                parts.spans.clear();
+                parts.spans.resize(p.groups(), None);
+                p.search(text, pos, true, &mut parts.cache, &mut parts.spans)
+            }
+            None => Outcome::Undecided,
+        };
+        match outcome {
+            Outcome::Match(_) => {
+                for (g, span) in parts.spans.iter().enumerate() {
+                    if let Some((a, b)) = *span {
+                        slots[2 * g] = NonMaxUsize::new(a);
+                        slots[2 * g + 1] = NonMaxUsize::new(b);
+                    }
+                }
+            }
+            Outcome::NoMatch => return Ok(None),
+            Outcome::Undecided => {
+                let input = regex_automata::Input::new(text)
+                    .range(pos..)
+                    .anchored(regex_automata::Anchored::Yes);
+                if head.search_slots(&input, slots).is_none() {
+                    return Ok(None);
+                }
+            }
         }
         let span = |g: usize| slot_span(slots, g);
         let Some((_, head_end)) = span(0) else {
@@ -785,6 +855,7 @@ impl Matcher {
             ascii: None,
             tail: None,
             backtrack: backtrack::Cache::default(),
+            parts: PartScratch::default(),
             owner: self.id(),
         }
     }
@@ -870,28 +941,29 @@ impl Matcher {
             }
             Engine::Fancy { regex, split, .. } => {
                 if let Some(s) = split {
-                    let locs = scratch
-                        .locs
-                        .get_or_insert_with(|| s.prefix.capture_locations());
-                    let Some(prefix) = s.prefix.captures_read_at(locs, text, start) else {
-                        // Every match begins with a match of the prefix.
+                    // Every match begins with a match of the prefix.
+                    let Some((prefix_start, prefix_end)) = s.search_prefix(text, start, scratch)
+                    else {
                         return Ok(false);
                     };
+                    let prefix = &scratch.parts.prefix;
                     let which = s
                         .conds
                         .iter()
                         .enumerate()
-                        .filter(|&(_, &g)| locs.get(g).is_some())
+                        .filter(|&(_, &g)| prefix.get(g).copied().flatten().is_some())
                         .fold(0, |acc, (k, _)| acc | 1 << k);
                     scratch.spans.iter_mut().for_each(|x| *x = None);
-                    let slots = scratch.tail.get_or_insert_with(Vec::new);
-                    if let Some(end) =
-                        s.rests[which].search(text, prefix.end(), slots, &mut scratch.spans)?
-                    {
+                    if let Some(end) = s.rests[which].search(
+                        text,
+                        prefix_end,
+                        &mut scratch.parts,
+                        &mut scratch.spans,
+                    )? {
                         for &(from, to) in &s.prefix_groups {
-                            scratch.spans[to] = locs.get(from);
+                            scratch.spans[to] = scratch.parts.prefix.get(from).copied().flatten();
                         }
-                        scratch.spans[0] = Some((prefix.start(), end));
+                        scratch.spans[0] = Some((prefix_start, end));
                         return Ok(true);
                     }
                 }
@@ -1037,7 +1109,10 @@ fn split(
         return None;
     }
     let rest: String = items[cut..].concat();
-    let prefix = regex::Regex::new(&format!("{flags}{prefix}")).ok()?;
+    let prefix_pattern = format!("{flags}{prefix}");
+    let prefix = regex::Regex::new(&prefix_pattern).ok()?;
+    let prefix_program =
+        backtrack::Program::new(&prefix_pattern).filter(|p| p.groups() == prefix.captures_len());
     let prefix_named = own_names(prefix.capture_names().collect());
     // Conditionals on groups of the prefix, decided per outcome (at most
     // four rests).
@@ -1094,6 +1169,7 @@ fn split(
     }
     Some(Split {
         prefix,
+        prefix_program,
         conds: conds.into_iter().map(|(i, _)| i).collect(),
         rests,
         prefix_groups,
@@ -1230,6 +1306,7 @@ fn build_alt(
         let next = build_alt(&items[1..].concat(), flags, backtrack_limit, names)?;
         return Some(Alt {
             head: None,
+            head_program: None,
             head_groups: Vec::new(),
             tail: None,
             avoid: None,
@@ -1241,6 +1318,7 @@ fn build_alt(
         // Nothing regular up front: the VM runs the alternative.
         return Some(Alt {
             head: None,
+            head_program: None,
             head_groups: Vec::new(),
             tail: None,
             avoid: None,
@@ -1248,10 +1326,11 @@ fn build_alt(
             whole: (whole, whole_groups),
         });
     }
-    let head = meta::Builder::new()
-        .build(&format!("{flags}{}", items[..cut].concat()))
-        .ok()?;
+    let head_pattern = format!("{flags}{}", items[..cut].concat());
+    let head = meta::Builder::new().build(&head_pattern).ok()?;
     let info = head.group_info();
+    let head_program = backtrack::Program::new(&head_pattern)
+        .filter(|p| p.groups() == info.group_len(regex_automata::PatternID::ZERO));
     let head_groups = map_names(
         names,
         own_names(
@@ -1279,6 +1358,7 @@ fn build_alt(
         .flatten();
     (split_len == whole_groups.len()).then_some(Alt {
         head: Some(head),
+        head_program,
         head_groups,
         tail,
         avoid,
