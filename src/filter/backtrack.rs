@@ -77,6 +77,21 @@ struct Follow {
     bytes: u128,
     empty_anywhere: bool,
     empty_at_end: bool,
+    /// How to look for the admitted positions in a stretch of text.
+    probe: Probe,
+}
+
+/// The fastest way to find bytes of a [`Follow`]: most are one to three
+/// bytes (the space before ` from `), which `memchr` finds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Probe {
+    /// Every position is admitted.
+    Any,
+    Bytes1(u8),
+    Bytes2(u8, u8),
+    Bytes3(u8, u8, u8),
+    #[default]
+    Set,
 }
 
 impl Follow {
@@ -85,7 +100,21 @@ impl Follow {
             bytes: self.bytes | other.bytes,
             empty_anywhere: self.empty_anywhere || other.empty_anywhere,
             empty_at_end: self.empty_at_end || other.empty_at_end,
+            probe: Probe::Set,
         }
+    }
+
+    /// `self` with its probe chosen.
+    fn probed(mut self) -> Follow {
+        let bytes: Vec<u8> = (0..128u8).filter(|&b| (self.bytes >> b) & 1 != 0).collect();
+        self.probe = match bytes[..] {
+            _ if self.empty_anywhere || self.bytes == u128::MAX >> 1 => Probe::Any,
+            [a] => Probe::Bytes1(a),
+            [a, b] => Probe::Bytes2(a, b),
+            [a, b, c] => Probe::Bytes3(a, b, c),
+            _ => Probe::Set,
+        };
+        self
     }
 
     /// Whether the rest can match from `pos` of `hay` (a superset).
@@ -94,6 +123,49 @@ impl Follow {
         match hay.get(pos) {
             Some(&b) => self.empty_anywhere || (self.bytes >> b) & 1 != 0,
             None => self.empty_anywhere || self.empty_at_end,
+        }
+    }
+
+    /// The last admitted position in `lo..=hi` (`hi` at most the text's length).
+    #[inline]
+    fn last_admitted(&self, hay: &[u8], lo: usize, hi: usize) -> Option<usize> {
+        if lo > hi {
+            return None;
+        }
+        if hi == hay.len() && self.admits(hay, hi) {
+            return Some(hi);
+        }
+        // The positions with a byte.
+        let end = hi.min(hay.len().saturating_sub(1)) + 1;
+        let bytes = hay.get(lo..end)?;
+        let found = match self.probe {
+            Probe::Any => bytes.len().checked_sub(1),
+            Probe::Bytes1(a) => memchr::memrchr(a, bytes),
+            Probe::Bytes2(a, b) => memchr::memrchr2(a, b, bytes),
+            Probe::Bytes3(a, b, c) => memchr::memrchr3(a, b, c, bytes),
+            Probe::Set => bytes.iter().rposition(|&b| (self.bytes >> b) & 1 != 0),
+        };
+        found.map(|i| lo + i)
+    }
+
+    /// The first admitted position in `lo..=hi` (`hi` at most the text's length).
+    #[inline]
+    fn first_admitted(&self, hay: &[u8], lo: usize, hi: usize) -> Option<usize> {
+        if lo > hi {
+            return None;
+        }
+        let end = hi.min(hay.len().saturating_sub(1)) + 1;
+        let bytes = hay.get(lo..end.max(lo)).unwrap_or(&[]);
+        let found = match self.probe {
+            Probe::Any => (!bytes.is_empty()).then_some(0),
+            Probe::Bytes1(a) => memchr::memchr(a, bytes),
+            Probe::Bytes2(a, b) => memchr::memchr2(a, b, bytes),
+            Probe::Bytes3(a, b, c) => memchr::memchr3(a, b, c, bytes),
+            Probe::Set => bytes.iter().position(|&b| (self.bytes >> b) & 1 != 0),
+        };
+        match found {
+            Some(i) => Some(lo + i),
+            None => (hi == hay.len() && self.admits(hay, hi)).then_some(hi),
         }
     }
 }
@@ -117,6 +189,10 @@ pub struct Program {
     groups: usize,
     /// Every match starts at the start of the text (a `^` on every path).
     anchored_start: bool,
+    /// A literal every match contains (the last one the pattern requires):
+    /// a text without it is answered without a search. Late failures are
+    /// the costly ones (sshd's `…(?: ssh\d*)?: ` on a line without `: `).
+    required: Option<memchr::memmem::Finder<'static>>,
 }
 
 /// How the run of a repeated set is measured: most sets fail on one to
@@ -381,6 +457,17 @@ fn ascii_set(class: &Class) -> u128 {
     set
 }
 
+/// The last literal of two bytes or more that every match of `hir` contains.
+fn last_required_literal(hir: &Hir) -> Option<Vec<u8>> {
+    match hir.kind() {
+        HirKind::Literal(lit) if lit.0.len() >= 2 => Some(lit.0.to_vec()),
+        HirKind::Capture(cap) => last_required_literal(&cap.sub),
+        HirKind::Concat(parts) => parts.iter().rev().find_map(last_required_literal),
+        HirKind::Repetition(rep) if rep.min > 0 => last_required_literal(&rep.sub),
+        _ => None,
+    }
+}
+
 /// The bytes of `hir` when it matches exactly one ASCII byte.
 fn single_byte_set(hir: &Hir) -> Option<u128> {
     match hir.kind() {
@@ -448,6 +535,7 @@ fn follows(insts: &[Inst], sets: &[u128], literals: &[u8]) -> Vec<Follow> {
                     bytes: 0,
                     empty_anywhere: false,
                     empty_at_end: after.empty_anywhere || after.empty_at_end,
+                    probe: Probe::Set,
                 }
             }
             // Other assertions are looked through (a superset).
@@ -522,7 +610,10 @@ impl Program {
         {
             return None;
         }
-        let follow = follows(&c.insts, &c.sets, &c.literals);
+        let follow: Vec<Follow> = follows(&c.insts, &c.sets, &c.literals)
+            .into_iter()
+            .map(Follow::probed)
+            .collect();
         let member = c
             .sets
             .iter()
@@ -537,12 +628,24 @@ impl Program {
             memos: c.memos as usize,
             groups,
             anchored_start: props.look_set_prefix().contains(Look::Start),
+            required: last_required_literal(hir)
+                .map(|lit| memchr::memmem::Finder::new(&lit).into_owned()),
         })
     }
 
     /// Number of groups, group 0 included.
     pub fn groups(&self) -> usize {
         self.groups
+    }
+
+    /// For a pattern whose matches all start at the start of the text: the
+    /// ASCII bytes a match can begin with, and whether it can be empty. A
+    /// text whose first byte is ASCII and not among them cannot match (the
+    /// pattern's Unicode program included: its first character is that byte).
+    pub fn first_bytes(&self) -> Option<(u128, bool)> {
+        let f = self.follow.first()?;
+        self.anchored_start
+            .then_some((f.bytes, f.empty_anywhere || f.empty_at_end))
     }
 
     /// Whether every match starts at the start of the text (`^`).
@@ -564,6 +667,14 @@ impl Program {
         let hay = text.as_bytes();
         if start > hay.len() || spans.len() != self.groups || !hay[start..].is_ascii() {
             return Outcome::Undecided;
+        }
+        if (anchored || self.anchored_start) && !self.follow[0].admits(hay, start) {
+            return Outcome::NoMatch;
+        }
+        if let Some(required) = &self.required {
+            if required.find(&hay[start..]).is_none() {
+                return Outcome::NoMatch;
+            }
         }
         // Assertions look one byte back.
         if start > 0 && !hay[start - 1].is_ascii() {
@@ -662,12 +773,14 @@ impl Program {
                     min,
                 } => {
                     let follow = &self.follow[pc as usize + 1];
-                    let Some(k) = (min..taken)
-                        .rev()
-                        .find(|&k| follow.admits(hay, (base + k) as usize))
+                    let (lo, hi) = ((base + min) as usize, (base + taken) as usize);
+                    let Some(p) = hi
+                        .checked_sub(1)
+                        .and_then(|hi| follow.last_admitted(hay, lo, hi))
                     else {
                         continue;
                     };
+                    let k = p as u32 - base;
                     if k > min {
                         stack.push(Frame::Greedy {
                             pc,
@@ -684,26 +797,12 @@ impl Program {
                     taken,
                     max,
                 } => {
-                    let Inst::Repeat { set, .. } = self.insts[pc as usize] else {
-                        continue;
-                    };
                     let follow = &self.follow[pc as usize + 1];
-                    let mut k = taken;
-                    let found = loop {
-                        if k >= max {
-                            break None;
-                        }
-                        match hay.get((base + k) as usize) {
-                            Some(&b) if self.has(set, b) => k += 1,
-                            _ => break None,
-                        }
-                        if follow.admits(hay, (base + k) as usize) {
-                            break Some(k);
-                        }
-                    };
-                    let Some(k) = found else {
+                    let (lo, hi) = ((base + taken + 1) as usize, (base + max) as usize);
+                    let Some(p) = follow.first_admitted(hay, lo, hi) else {
                         continue;
                     };
+                    let k = p as u32 - base;
                     stack.push(Frame::Lazy {
                         pc,
                         base,
@@ -751,13 +850,15 @@ impl Program {
                         }
                         let follow = &self.follow[pc + 1];
                         let limit = (hay.len() - pos).min(max as usize);
+                        let run = self.run_length(set, &hay[pos..pos + limit]);
+                        let min = min as usize;
+                        if run < min {
+                            break;
+                        }
                         if greedy {
-                            let run = self.run_length(set, &hay[pos..pos + limit]);
-                            let min = min as usize;
-                            if run < min {
-                                break;
-                            }
-                            let Some(k) = (min..=run).rev().find(|&k| follow.admits(hay, pos + k))
+                            let Some(k) = follow
+                                .last_admitted(hay, pos + min, pos + run)
+                                .map(|p| p - pos)
                             else {
                                 break;
                             };
@@ -772,30 +873,18 @@ impl Program {
                             pc += 1;
                             pos += k;
                         } else {
-                            let min = min as usize;
-                            if min > limit || hay[pos..pos + min].iter().any(|&b| !self.has(set, b))
-                            {
-                                break;
-                            }
                             // The shortest take the rest admits, the longer ones left.
-                            let mut k = min;
-                            let found = loop {
-                                if follow.admits(hay, pos + k) {
-                                    break true;
-                                }
-                                match hay.get(pos + k) {
-                                    Some(&b) if k < limit && self.has(set, b) => k += 1,
-                                    _ => break false,
-                                }
-                            };
-                            if !found {
+                            let Some(k) = follow
+                                .first_admitted(hay, pos + min, pos + run)
+                                .map(|p| p - pos)
+                            else {
                                 break;
-                            }
+                            };
                             stack.push(Frame::Lazy {
                                 pc: pc as u32,
                                 base: pos as u32,
                                 taken: k as u32,
-                                max: limit as u32,
+                                max: run as u32,
                             });
                             pc += 1;
                             pos += k;
@@ -806,14 +895,24 @@ impl Program {
                         second,
                         memo: m,
                     } => {
-                        if !Self::visit(memo, m, pos, origin, width) {
-                            break;
+                        // A branch that cannot start here is not tried.
+                        let try_first = self.follow[first as usize].admits(hay, pos);
+                        let try_second = self.follow[second as usize].admits(hay, pos);
+                        match (try_first, try_second) {
+                            (true, true) => {
+                                if !Self::visit(memo, m, pos, origin, width) {
+                                    break;
+                                }
+                                stack.push(Frame::Explore {
+                                    pc: second,
+                                    pos: pos as u32,
+                                });
+                                pc = first as usize;
+                            }
+                            (true, false) => pc = first as usize,
+                            (false, true) => pc = second as usize,
+                            (false, false) => break,
                         }
-                        stack.push(Frame::Explore {
-                            pc: second,
-                            pos: pos as u32,
-                        });
-                        pc = first as usize;
                     }
                     Inst::Jump { to } => pc = to as usize,
                     Inst::Save { slot } => {

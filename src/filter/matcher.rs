@@ -813,6 +813,15 @@ impl Matcher {
         })
     }
 
+    /// [`backtrack::Program::first_bytes`] of the pattern (or of the part
+    /// every match begins with), when known.
+    pub fn first_bytes(&self) -> Option<(u128, bool)> {
+        match &self.engine {
+            Engine::Fast { program, .. } => program.as_ref()?.first_bytes(),
+            Engine::Fancy { split, .. } => split.as_ref()?.prefix_program.as_ref()?.first_bytes(),
+        }
+    }
+
     /// Whether searches run on the `regex` crate alone.
     pub fn is_fast(&self) -> bool {
         matches!(self.engine, Engine::Fast { .. })

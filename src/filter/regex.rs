@@ -333,6 +333,10 @@ pub struct CandidateSet {
     set: Option<Arc<regex::RegexSet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
+    /// For each ASCII first byte of a text (and at 128, the empty text):
+    /// bit `i` set when regex `i` can match it. Most failregexes begin with
+    /// `^` and a word, so this one lookup rules most of them out.
+    starts: Option<Box<[u64; 129]>>,
 }
 
 impl CandidateSet {
@@ -384,21 +388,52 @@ impl CandidateSet {
         if set.is_none() {
             slot.iter_mut().for_each(|s| *s = None);
         }
-        CandidateSet { set, slot }
+        let starts = (regexes.len() <= 64).then(|| {
+            let mut starts = Box::new([0u64; 129]);
+            for (i, r) in regexes.iter().enumerate() {
+                let (bytes, empty) = r.matcher.first_bytes().unwrap_or((u128::MAX, true));
+                for (b, entry) in starts.iter_mut().enumerate() {
+                    let can = if b == 128 {
+                        empty
+                    } else {
+                        empty || (bytes >> b) & 1 != 0
+                    };
+                    if can {
+                        *entry |= 1 << i;
+                    }
+                }
+            }
+            starts
+        });
+        CandidateSet { set, slot, starts }
     }
 
     /// Which regexes may match `text` (`true` for those outside the set),
     /// into `out` (one entry per regex; `scratch` is reused between calls).
     pub fn candidates_into(&self, text: &str, scratch: &mut Vec<bool>, out: &mut Vec<bool>) {
         out.clear();
-        match &self.set {
-            Some(set) => {
-                scratch.clear();
-                scratch.resize(set.len(), false);
-                set.matches_read_at(scratch, text, 0);
-                out.extend(self.slot.iter().map(|s| s.is_none_or(|i| scratch[i])));
+        let starting = match (&self.starts, text.as_bytes().first()) {
+            (Some(starts), Some(&b)) if b < 128 => starts[usize::from(b)],
+            (Some(starts), None) => starts[128],
+            _ => u64::MAX,
+        };
+        out.extend((0..self.slot.len()).map(|i| starting >> i & 1 != 0));
+        // The set pays for itself only when it can rule out two regexes or more.
+        let in_set = self
+            .slot
+            .iter()
+            .zip(out.iter())
+            .filter(|(s, may)| s.is_some() && **may)
+            .count();
+        if let (Some(set), true) = (&self.set, in_set >= 2) {
+            scratch.clear();
+            scratch.resize(set.len(), false);
+            set.matches_read_at(scratch, text, 0);
+            for (may, s) in out.iter_mut().zip(&self.slot) {
+                if let Some(i) = s {
+                    *may &= scratch[*i];
+                }
             }
-            None => out.resize(self.slot.len(), true),
         }
     }
 }
