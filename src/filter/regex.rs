@@ -418,14 +418,14 @@ impl CandidateSet {
             _ => u64::MAX,
         };
         out.extend((0..self.slot.len()).map(|i| starting >> i & 1 != 0));
-        // The set pays for itself only when it can rule out two regexes or more.
+        // The set pays for itself only when it can rule out three regexes or more.
         let in_set = self
             .slot
             .iter()
             .zip(out.iter())
             .filter(|(s, may)| s.is_some() && **may)
             .count();
-        if let (Some(set), true) = (&self.set, in_set >= 2) {
+        if let (Some(set), true) = (&self.set, in_set >= 3) {
             scratch.clear();
             scratch.resize(set.len(), false);
             set.matches_read_at(scratch, text, 0);
