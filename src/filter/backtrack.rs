@@ -29,6 +29,8 @@ use super::matcher::Span;
 const MAX_INSTS: usize = 20_000;
 /// Largest memo of one search, in bits (64 KiB).
 const MAX_MEMO_BITS: usize = 1 << 19;
+/// Runs up to this long are measured byte by byte, longer ones with memchr.
+const SHORT_RUN: usize = 16;
 /// "Not set" in a capture slot.
 const UNSET: u32 = u32::MAX;
 
@@ -138,6 +140,12 @@ impl Follow {
         // The positions with a byte.
         let end = hi.min(hay.len().saturating_sub(1)) + 1;
         let bytes = hay.get(lo..end)?;
+        if bytes.len() <= SHORT_RUN {
+            return bytes
+                .iter()
+                .rposition(|&b| self.empty_anywhere || (self.bytes >> b) & 1 != 0)
+                .map(|i| lo + i);
+        }
         let found = match self.probe {
             Probe::Any => bytes.len().checked_sub(1),
             Probe::Bytes1(a) => memchr::memrchr(a, bytes),
@@ -157,6 +165,9 @@ impl Follow {
         let end = hi.min(hay.len().saturating_sub(1)) + 1;
         let bytes = hay.get(lo..end.max(lo)).unwrap_or(&[]);
         let found = match self.probe {
+            _ if bytes.len() <= SHORT_RUN => bytes
+                .iter()
+                .position(|&b| self.empty_anywhere || (self.bytes >> b) & 1 != 0),
             Probe::Any => (!bytes.is_empty()).then_some(0),
             Probe::Bytes1(a) => memchr::memchr(a, bytes),
             Probe::Bytes2(a, b) => memchr::memchr2(a, b, bytes),
@@ -720,19 +731,24 @@ impl Program {
     /// How many bytes at the start of `bytes` are in set `set`.
     #[inline]
     fn run_length(&self, set: u32, bytes: &[u8]) -> usize {
-        let found = match self.scans.get(set as usize) {
-            Some(Scan::Until1(a)) => memchr::memchr(*a, bytes),
-            Some(Scan::Until2(a, b)) => memchr::memchr2(*a, *b, bytes),
-            Some(Scan::Until3(a, b, c)) => memchr::memchr3(*a, *b, *c, bytes),
-            _ => {
-                let base = set as usize * 128;
-                match self.member.get(base..base + 128) {
-                    Some(table) => bytes.iter().position(|&b| !table[usize::from(b & 127)]),
-                    None => Some(0),
-                }
-            }
+        let base = set as usize * 128;
+        let Some(table) = self.member.get(base..base + 128) else {
+            return 0;
         };
-        found.unwrap_or(bytes.len())
+        // Most runs are short (`\s+`, a user name): the table settles them
+        // before a call to memchr would have started.
+        let head = bytes.len().min(SHORT_RUN);
+        if let Some(i) = bytes[..head].iter().position(|&b| !table[usize::from(b & 127)]) {
+            return i;
+        }
+        let rest = &bytes[head..];
+        let found = match self.scans.get(set as usize) {
+            Some(Scan::Until1(a)) => memchr::memchr(*a, rest),
+            Some(Scan::Until2(a, b)) => memchr::memchr2(*a, *b, rest),
+            Some(Scan::Until3(a, b, c)) => memchr::memchr3(*a, *b, *c, rest),
+            _ => rest.iter().position(|&b| !table[usize::from(b & 127)]),
+        };
+        head + found.unwrap_or(rest.len())
     }
 
     /// Marks choice point `memo` at `pos` as visited; false if it was.
@@ -754,6 +770,8 @@ impl Program {
     fn run(&self, hay: &[u8], origin: usize, at: usize, cache: &mut Cache) -> Option<usize> {
         let width = hay.len() - origin + 1;
         let Cache { stack, slots, memo } = cache;
+        // Saves made with nothing left to try are not undone (see `Save`).
+        slots.fill(UNSET);
         stack.clear();
         stack.push(Frame::Explore {
             pc: 0,
@@ -916,8 +934,12 @@ impl Program {
                     }
                     Inst::Jump { to } => pc = to as usize,
                     Inst::Save { slot } => {
-                        let old = slots[slot as usize];
-                        stack.push(Frame::Restore { slot, old });
+                        // With nothing left to try, a failure ends the search
+                        // (whose slots start unset): no need to restore.
+                        if !stack.is_empty() {
+                            let old = slots[slot as usize];
+                            stack.push(Frame::Restore { slot, old });
+                        }
                         slots[slot as usize] = pos as u32;
                         pc += 1;
                     }
