@@ -196,6 +196,10 @@ pub struct Program {
     follow: Box<[Follow]>,
     /// Choice points (memoised instructions).
     memos: usize,
+    /// For the `Split` with memo `m`, at `m * 129 + c` (`c` the next byte,
+    /// 128 at the end of the text): bit 0 set when its first branch can
+    /// start there, bit 1 for the second.
+    branches: Box<[u8]>,
     /// Capture groups, group 0 included.
     groups: usize,
     /// Every match starts at the start of the text (a `^` on every path).
@@ -625,6 +629,25 @@ impl Program {
             .into_iter()
             .map(Follow::probed)
             .collect();
+        let mut branches = vec![0u8; c.memos as usize * 129];
+        for inst in &c.insts {
+            if let Inst::Split {
+                first,
+                second,
+                memo,
+            } = *inst
+            {
+                let row = &mut branches[memo as usize * 129..][..129];
+                for (class, entry) in row.iter_mut().enumerate() {
+                    let can = |f: &Follow| match class {
+                        128 => f.empty_anywhere || f.empty_at_end,
+                        b => f.empty_anywhere || (f.bytes >> b) & 1 != 0,
+                    };
+                    *entry = u8::from(can(&follow[first as usize]))
+                        | u8::from(can(&follow[second as usize])) << 1;
+                }
+            }
+        }
         let member = c
             .sets
             .iter()
@@ -637,6 +660,7 @@ impl Program {
             literals: c.literals.into(),
             follow: follow.into(),
             memos: c.memos as usize,
+            branches: branches.into(),
             groups,
             anchored_start: props.look_set_prefix().contains(Look::Start),
             required: last_required_literal(hir)
@@ -738,7 +762,10 @@ impl Program {
         // Most runs are short (`\s+`, a user name): the table settles them
         // before a call to memchr would have started.
         let head = bytes.len().min(SHORT_RUN);
-        if let Some(i) = bytes[..head].iter().position(|&b| !table[usize::from(b & 127)]) {
+        if let Some(i) = bytes[..head]
+            .iter()
+            .position(|&b| !table[usize::from(b & 127)])
+        {
             return i;
         }
         let rest = &bytes[head..];
@@ -914,10 +941,14 @@ impl Program {
                         memo: m,
                     } => {
                         // A branch that cannot start here is not tried.
-                        let try_first = self.follow[first as usize].admits(hay, pos);
-                        let try_second = self.follow[second as usize].admits(hay, pos);
-                        match (try_first, try_second) {
-                            (true, true) => {
+                        let class = hay.get(pos).map_or(128, |&b| usize::from(b & 127));
+                        match self
+                            .branches
+                            .get(m as usize * 129 + class)
+                            .copied()
+                            .unwrap_or(3)
+                        {
+                            3 => {
                                 if !Self::visit(memo, m, pos, origin, width) {
                                     break;
                                 }
@@ -927,9 +958,9 @@ impl Program {
                                 });
                                 pc = first as usize;
                             }
-                            (true, false) => pc = first as usize,
-                            (false, true) => pc = second as usize,
-                            (false, false) => break,
+                            1 => pc = first as usize,
+                            2 => pc = second as usize,
+                            _ => break,
                         }
                     }
                     Inst::Jump { to } => pc = to as usize,
