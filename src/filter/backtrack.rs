@@ -414,9 +414,9 @@ impl Compiler {
                 })
                 .map(drop);
         }
-        // An iteration that can match nothing is where engines disagree
-        // (and where a loop could spin): left to the crate.
-        if rep.sub.properties().minimum_len().is_none_or(|n| n == 0) {
+        // An unbounded loop whose iteration can match nothing is where
+        // engines disagree (and where a loop could spin): left to the crate.
+        if rep.max.is_none() && rep.sub.properties().minimum_len().is_none_or(|n| n == 0) {
             return Err(Unsupported);
         }
         for _ in 0..rep.min {
@@ -1055,6 +1055,7 @@ mod tests {
         r"(?i)user=(?P<u>[a-z]{2,4})\b",
         r"a{2,3}?(?P<r>a{0,2})",
         r"(?:ab|a)(?:bc|b|c)*(?P<e>$|x)",
+        r"^(?:[^\w]{0,2})?(?P<d>(?:a|)(?:b?){2,3}x?)",
     ];
 
     const WORDS: &[&str] = &[
