@@ -2,9 +2,10 @@
 //! correct way to search with it. Patterns the `regex` crate reads run on
 //! its automata with the caller's [`Scratch`] (no allocation per search);
 //! this is what fancy-regex would delegate them to anyway. ASCII texts (most
-//! log lines) are searched by a program whose Unicode classes are cut to
-//! their ASCII part ([`Ascii`]); the full program is compiled when a text
-//! that is not ASCII comes. Patterns that need backtracking (lookarounds,
+//! log lines) are searched first by our backtracking program
+//! ([`backtrack::Program`]), then by a program whose Unicode classes are cut
+//! to their ASCII part ([`Ascii`]) when it cannot answer; the full program
+//! is compiled when a text that is not ASCII comes. Patterns that need backtracking (lookarounds,
 //! conditionals, backreferences) run on fancy-regex, but when they begin
 //! with a lookaround-free part, that part is first matched by the `regex`
 //! crate and the backtracking VM only runs on the rest (see [`Split`]).
@@ -13,7 +14,6 @@
 //! conditional tells apart is tried alternative by alternative, mostly on
 //! the `regex` crate (see [`Rest`]).
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use fancy_regex::{RegexBuilder, RegexInput};
@@ -39,8 +39,6 @@ pub struct Scratch {
     locs: Option<regex::CaptureLocations>,
     /// Slots of the ASCII program (see [`Ascii`]).
     ascii: Option<Vec<Option<NonMaxUsize>>>,
-    /// Slots of the [`Tail`] program.
-    tail: Option<Vec<Option<NonMaxUsize>>>,
     /// Buffers of the [`backtrack::Program`].
     backtrack: backtrack::Cache,
     /// Buffers of a [`Split`]'s prefix and rests.
@@ -368,70 +366,6 @@ pub(crate) fn ascii_only(h: &Hir) -> Hir {
     }
 }
 
-/// A pattern ending in `(?P<name>.+)$` or `(?P<name>.*)$` (fail2ban's
-/// `<F-CONTENT>` in a prefregex), for ASCII texts without a newline: there
-/// the group always runs to the end of the text, so the pattern without
-/// it (`(?P<name>.)` or `(?P<name>)` in its place) picks the same path
-/// through the rest, and the capture engine only walks the part before.
-#[derive(Debug)]
-struct Tail {
-    head: Ascii,
-    /// The head in stages, when it has more than one.
-    staged: LazyStaged,
-    group: usize,
-}
-
-impl Tail {
-    fn new(pattern: &str, groups: usize) -> Option<Arc<Tail>> {
-        let (flags, items) = top_level_items(pattern)?;
-        let [.., last_group, dollar] = items.as_slice() else {
-            return None;
-        };
-        if dollar != "$" {
-            return None;
-        }
-        let name = last_group.strip_prefix("(?P<")?;
-        let (name, body) = name.split_once('>')?;
-        let replacement = match body {
-            ".+)" => format!("(?P<{name}>.)"),
-            ".*)" => format!("(?P<{name}>)"),
-            _ => return None,
-        };
-        let head: String = items[..items.len() - 2].concat();
-        let head = format!("{flags}{head}{replacement}");
-        let staged = LazyStaged::new(&head, groups);
-        let head = Ascii::new(&head)?;
-        let info = head.0.group_info();
-        let group = info.to_index(regex_automata::PatternID::ZERO, name)?;
-        (info.group_len(regex_automata::PatternID::ZERO) == groups).then_some(Arc::new(Tail {
-            head,
-            staged,
-            group,
-        }))
-    }
-
-    fn search(&self, text: &str, start: usize, scratch: &mut Scratch) -> bool {
-        let found = self
-            .staged
-            .search(text, start, &mut scratch.tail, &mut scratch.spans)
-            .unwrap_or_else(|| {
-                self.head
-                    .search(text, start, &mut scratch.tail, &mut scratch.spans)
-            });
-        if !found {
-            return false;
-        }
-        let end = text.len();
-        if let Some((a, _)) = scratch.spans[self.group] {
-            scratch.spans[self.group] = Some((a, end));
-        }
-        if let Some((a, _)) = scratch.spans[0] {
-            scratch.spans[0] = Some((a, end));
-        }
-        true
-    }
-}
-
 /// The full (Unicode) program of a pattern the regex crate reads, compiled
 /// on first use and shared by clones.
 #[derive(Debug)]
@@ -461,248 +395,6 @@ impl Unicode {
     }
 }
 
-/// A pattern the `regex` crate reads, cut at its top-level items into
-/// stages searched one after the other, for ASCII texts. The capture
-/// engine's work grows with the program's size times the text it walks;
-/// here items without groups are only run by the DFA (its leftmost-first
-/// match end is the one the capture engine would pick), a group around
-/// such items gets its span from the DFA too, and the capture engine runs
-/// only on items with groups inside, each with its own small program.
-///
-/// Backtracking tries paths in priority order: when each stage matches at
-/// the end of the previous stage's preferred match, the combination is the
-/// whole pattern's preferred match (the argument of [`Split`]). When a later
-/// stage fails (an optional `\]?` at the end of a group took the `\]` the
-/// next stage needs), a coarser cut is tried, then the whole program
-/// decides. A cut that fails most of the time for a pattern is dropped.
-#[derive(Debug)]
-struct Staged {
-    /// The cuts, finest first; each with its tries and misses so far.
-    cuts: Vec<(Stages, AtomicU32, AtomicU32)>,
-}
-
-/// Whether a cut is worth trying is decided on this many searches.
-const STAGED_SAMPLE: u32 = 256;
-
-/// Where a pattern is cut into stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// Before and after every item with groups.
-    Fine,
-    /// After the group-free items it starts with. (Cutting only before
-    /// items with groups was measured too: more searches, each with its
-    /// own start-up cost, for less than it saved on courier-auth.)
-    Lead,
-}
-
-/// A [`Staged`] search built on first use: its programs cost more to
-/// build than the whole pattern's (about 100M instructions for sshd's
-/// regexes), and most jails of a server never search most of their regexes.
-#[derive(Debug)]
-struct LazyStaged {
-    pattern: String,
-    groups: usize,
-    built: OnceLock<Option<Staged>>,
-}
-
-impl LazyStaged {
-    fn new(pattern: &str, groups: usize) -> LazyStaged {
-        LazyStaged {
-            pattern: pattern.to_string(),
-            groups,
-            built: OnceLock::new(),
-        }
-    }
-
-    fn get(&self) -> Option<&Staged> {
-        self.built
-            .get_or_init(|| Staged::new(&self.pattern, self.groups))
-            .as_ref()
-    }
-
-    /// [`Staged::search`], building it first; `None` also when the pattern
-    /// has no useful cut.
-    fn search(
-        &self,
-        text: &str,
-        start: usize,
-        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
-        spans: &mut [Span],
-    ) -> Option<bool> {
-        self.get()?.search(text, start, slots, spans)
-    }
-}
-
-impl Staged {
-    fn new(pattern: &str, groups: usize) -> Option<Staged> {
-        let mut cuts: Vec<(Stages, AtomicU32, AtomicU32)> = Vec::new();
-        for cut in [Cut::Fine, Cut::Lead] {
-            if let Some(stages) = Stages::new(pattern, groups, cut) {
-                // A cut with as many stages as a finer one is the same cut.
-                if cuts
-                    .iter()
-                    .all(|(s, _, _)| s.stages.len() != stages.stages.len())
-                {
-                    cuts.push((stages, AtomicU32::new(0), AtomicU32::new(0)));
-                }
-            }
-        }
-        (!cuts.is_empty()).then_some(Staged { cuts })
-    }
-
-    fn search(
-        &self,
-        text: &str,
-        start: usize,
-        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
-        spans: &mut [Span],
-    ) -> Option<bool> {
-        let last = self.cuts.len() - 1;
-        for (k, (stages, tries, misses)) in self.cuts.iter().enumerate() {
-            let tried = tries.load(Ordering::Relaxed);
-            let sampling = tried < STAGED_SAMPLE;
-            // A cut that failed on most of its sample is not tried again
-            // (the coarsest is always tried: a miss adds only its lead's DFA
-            // search to the whole program's).
-            if k != last && !sampling && misses.load(Ordering::Relaxed) * 2 > tried {
-                continue;
-            }
-            let found = stages.search(text, start, slots, spans);
-            if sampling {
-                tries.fetch_add(1, Ordering::Relaxed);
-                if found.is_none() {
-                    misses.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if found.is_some() {
-                return found;
-            }
-        }
-        None
-    }
-}
-
-/// One way of cutting a pattern into stages (see [`Staged`]).
-#[derive(Debug, Clone)]
-struct Stages {
-    stages: Vec<Stage>,
-}
-
-#[derive(Debug, Clone)]
-enum Stage {
-    /// Items without groups: only where they end matters.
-    Skip(Ascii),
-    /// One group around items without groups (its number in the pattern).
-    Group(Ascii, usize),
-    /// Items with groups inside, numbered in the pattern from `.1 + 1`.
-    Captures(Ascii, usize),
-}
-
-impl Stages {
-    /// The stages of `pattern` for `cut`; `None` when it gives one stage.
-    fn new(pattern: &str, groups: usize, cut: Cut) -> Option<Stages> {
-        let (flags, items) = top_level_items(pattern)?;
-        let parse = |item: &str| {
-            regex_syntax::ParserBuilder::new()
-                .build()
-                .parse(&format!("{flags}{item}"))
-                .ok()
-        };
-        let ascii = |items: &str| Ascii::new(&format!("{flags}{items}"));
-        // (items, groups inside, the single group's body when the stage is
-        // exactly one group around group-free items)
-        let mut parts: Vec<(String, usize, Option<Hir>)> = Vec::new();
-        for item in &items {
-            let hir = parse(item)?;
-            let inner = hir.properties().explicit_captures_len();
-            let joins = match parts.last() {
-                None => false,
-                Some((_, 0, _)) => inner == 0,
-                Some(_) => cut == Cut::Lead,
-            };
-            if joins {
-                if let Some(last) = parts.last_mut() {
-                    last.0.push_str(item);
-                    last.1 += inner;
-                    last.2 = None;
-                }
-                continue;
-            }
-            let body = match hir.kind() {
-                HirKind::Capture(c) if inner == 1 => Some(c.sub.as_ref().clone()),
-                _ => None,
-            };
-            parts.push((item.clone(), inner, body));
-        }
-        if parts.len() < 2 {
-            return None;
-        }
-        let mut stages = Vec::with_capacity(parts.len());
-        let mut numbered = 0;
-        for (text, inner, body) in parts {
-            stages.push(match (inner, body) {
-                (0, _) => Stage::Skip(ascii(&text)?),
-                (_, Some(body)) => Stage::Group(Ascii::from_hir(&body)?, numbered + 1),
-                _ => Stage::Captures(ascii(&text)?, numbered),
-            });
-            numbered += inner;
-        }
-        (numbered + 1 == groups).then_some(Stages { stages })
-    }
-
-    /// Searches an ASCII `text` from `start` into `spans`; `None` when the
-    /// whole program must decide.
-    fn search(
-        &self,
-        text: &str,
-        start: usize,
-        slots: &mut Option<Vec<Option<NonMaxUsize>>>,
-        spans: &mut [Span],
-    ) -> Option<bool> {
-        spans.iter_mut().for_each(|s| *s = None);
-        let mut whole_start = start;
-        let mut pos = start;
-        for (k, stage) in self.stages.iter().enumerate() {
-            let anchored = if k == 0 {
-                regex_automata::Anchored::No
-            } else {
-                regex_automata::Anchored::Yes
-            };
-            let input = regex_automata::Input::new(text)
-                .range(pos..)
-                .anchored(anchored);
-            let found = match stage {
-                Stage::Skip(re) => re.0.search(&input).map(|m| (m.start(), m.end())),
-                Stage::Group(re, group) => re.0.search(&input).map(|m| {
-                    spans[*group] = Some((m.start(), m.end()));
-                    (m.start(), m.end())
-                }),
-                Stage::Captures(re, base) => {
-                    let slots = slots.get_or_insert_with(Vec::new);
-                    slots.clear();
-                    slots.resize(re.0.group_info().slot_len(), None);
-                    re.0.search_slots(&input, slots).map(|_| {
-                        for g in 1..slots.len() / 2 {
-                            spans[base + g] = slot_span(slots, g);
-                        }
-                        slot_span(slots, 0).unwrap_or((pos, pos))
-                    })
-                }
-            };
-            let Some((a, b)) = found else {
-                // Every match of the whole begins with a match of the first stage.
-                return if k == 0 { Some(false) } else { None };
-            };
-            if k == 0 {
-                whole_start = a;
-            }
-            pos = b;
-        }
-        spans[0] = Some((whole_start, pos));
-        Some(true)
-    }
-}
-
 #[derive(Debug, Clone)]
 enum Engine {
     Fast {
@@ -710,8 +402,6 @@ enum Engine {
         ascii: Ascii,
         /// The backtracking program for ASCII texts, tried first.
         program: Option<Arc<backtrack::Program>>,
-        tail: Option<Arc<Tail>>,
-        staged: Option<Arc<LazyStaged>>,
     },
     /// Behind `Arc`, so that clones share the programs and their caches.
     Fancy {
@@ -761,12 +451,6 @@ impl Matcher {
                         .map(|n| (n.to_string(), i))
                 })
                 .collect();
-            let tail = Tail::new(pattern, groups);
-            let staged = if try_split && tail.is_none() {
-                Some(Arc::new(LazyStaged::new(pattern, groups)))
-            } else {
-                None
-            };
             return Ok(Matcher {
                 groups,
                 engine: Engine::Fast {
@@ -779,8 +463,6 @@ impl Matcher {
                     program: backtrack::Program::new(pattern)
                         .filter(|p| p.groups() == groups)
                         .map(Arc::new),
-                    tail,
-                    staged,
                 },
                 names,
             });
@@ -862,7 +544,7 @@ impl Matcher {
             spans: vec![None; self.groups],
             locs,
             ascii: None,
-            tail: None,
+
             backtrack: backtrack::Cache::default(),
             parts: PartScratch::default(),
             owner: self.id(),
@@ -898,8 +580,6 @@ impl Matcher {
                 unicode,
                 ascii,
                 program,
-                tail,
-                staged,
             } => {
                 if text.is_ascii() {
                     if let Some(p) = program {
@@ -908,17 +588,6 @@ impl Matcher {
                             Outcome::NoMatch => return Ok(false),
                             Outcome::Undecided => {}
                         }
-                    }
-                    if let Some(t) = tail {
-                        if !text.contains('\n') {
-                            return Ok(t.search(text, start, scratch));
-                        }
-                    }
-                    if let Some(found) = staged
-                        .as_ref()
-                        .and_then(|s| s.search(text, start, &mut scratch.tail, &mut scratch.spans))
-                    {
-                        return Ok(found);
                     }
                     return Ok(ascii.search(text, start, &mut scratch.ascii, &mut scratch.spans));
                 }
@@ -1777,14 +1446,14 @@ mod tests {
     }
 
     #[test]
-    fn fast_patterns_split_before_their_first_group_match_like_the_backtracker() {
+    fn fast_patterns_match_like_the_backtracker() {
         let patterns = [
             r"^(?:\S+\s+)?(?:imapd|pop3d)(?:-ssl)?:\s+LOGIN FAILED, (?:(?:user=(?P<user>[^,]*)|\w+=[^,]*), )*ip=\[(?P<ip>[^\]]*)\]",
             r"^x*(?:ab|a)+b?c? for (?P<u>.*) from (\S+)( via \S+)?\s*$",
             r"(?m)^(?:aa|a)a* end (?P<n>\d+)",
-            // The group's optional `\]?` takes the `\]` the next stage needs.
+            // The group's optional `\]?` takes a `\]` the rest needs.
             r"^\w+ ip=\[(?P<ip>\[?[\d.:]+\]?)\]",
-            // Groups around group-free items: spans from the DFA alone.
+            // Groups around group-free items.
             r"^(?P<m>\w+ (?:\w+\[\d+\])?: )(?:error: )?(?P<c>.)",
         ];
         let texts = [
@@ -1812,11 +1481,11 @@ mod tests {
                 matches!(
                     &m.engine,
                     Engine::Fast {
-                        staged: Some(s),
+                        program: Some(_),
                         ..
-                    } if s.get().is_some()
+                    }
                 ),
-                "{pattern} is not split"
+                "{pattern} has no program"
             );
             let whole = fancy_regex::Regex::new(pattern).unwrap();
             for text in texts {
@@ -1973,8 +1642,11 @@ mod tests {
     fn content_tails_match_like_the_full_pattern() {
         let pattern = r"^(?P<pre>(?:\S+\s+)?(?:x\[\d+\]:)?\s*)(?:error: )?(?P<content>.+)$";
         let m = Matcher::new(pattern, None).unwrap();
-        let Engine::Fast { tail: Some(_), .. } = &m.engine else {
-            panic!("the tail is recognised")
+        let Engine::Fast {
+            program: Some(_), ..
+        } = &m.engine
+        else {
+            panic!("the pattern has a program")
         };
         let full = regex::Regex::new(pattern).unwrap();
         for line in [
