@@ -330,13 +330,35 @@ impl FilterRegex {
 #[derive(Debug, Clone)]
 pub struct CandidateSet {
     /// Behind `Arc`: clones share the automaton and its search caches.
-    set: Option<Arc<regex::RegexSet>>,
+    set: Option<Arc<LazySet>>,
     /// For each regex: its index in the set, or `None` if it is not in it.
     slot: Vec<Option<usize>>,
     /// For each ASCII first byte of a text (and at 128, the empty text):
     /// bit `i` set when regex `i` can match it. Most failregexes begin with
     /// `^` and a word, so this one lookup rules most of them out.
     starts: Option<Box<[u64; 129]>>,
+}
+
+/// The set's automaton, built on first use: the first-byte table settles
+/// most texts, and building it costs more than compiling the regexes.
+#[derive(Debug)]
+struct LazySet {
+    patterns: Vec<String>,
+    built: OnceLock<Option<regex::RegexSet>>,
+}
+
+impl LazySet {
+    /// `None` when the regex crate refuses the set (every regex stays a candidate).
+    fn get(&self) -> Option<&regex::RegexSet> {
+        self.built
+            .get_or_init(|| {
+                regex::RegexSetBuilder::new(&self.patterns)
+                    .dfa_size_limit(4 << 20)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 impl CandidateSet {
@@ -376,18 +398,15 @@ impl CandidateSet {
                 slot.push(None);
             }
         }
-        let set = (patterns.len() > 1)
-            .then(|| {
-                regex::RegexSetBuilder::new(&patterns)
-                    .dfa_size_limit(4 << 20)
-                    .build()
-                    .ok()
-                    .map(Arc::new)
-            })
-            .flatten();
-        if set.is_none() {
+        let set = if patterns.len() > 1 {
+            Some(Arc::new(LazySet {
+                patterns,
+                built: OnceLock::new(),
+            }))
+        } else {
             slot.iter_mut().for_each(|s| *s = None);
-        }
+            None
+        };
         let starts = (regexes.len() <= 64).then(|| {
             let mut starts = Box::new([0u64; 129]);
             for (i, r) in regexes.iter().enumerate() {
@@ -425,7 +444,11 @@ impl CandidateSet {
             .zip(out.iter())
             .filter(|(s, may)| s.is_some() && **may)
             .count();
-        if let (Some(set), true) = (&self.set, in_set >= 3) {
+        let set = match in_set >= 3 {
+            true => self.set.as_ref().and_then(|s| s.get()),
+            false => None,
+        };
+        if let Some(set) = set {
             scratch.clear();
             scratch.resize(set.len(), false);
             set.matches_read_at(scratch, text, 0);
