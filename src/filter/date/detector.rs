@@ -222,11 +222,18 @@ pub struct DateDetector {
 }
 
 fn char_before(line: &str, pos: usize) -> Option<char> {
-    line.get(..pos).and_then(|s| s.chars().next_back())
+    // Mostly ASCII around a date: read as a byte.
+    match pos.checked_sub(1).and_then(|p| line.as_bytes().get(p)) {
+        Some(&b) if b.is_ascii() && line.is_char_boundary(pos) => Some(char::from(b)),
+        _ => line.get(..pos).and_then(|s| s.chars().next_back()),
+    }
 }
 
 fn char_at(line: &str, pos: usize) -> Option<char> {
-    line.get(pos..).and_then(|s| s.chars().next())
+    match line.as_bytes().get(pos) {
+        Some(&b) if b.is_ascii() => Some(char::from(b)),
+        _ => line.get(pos..).and_then(|s| s.chars().next()),
+    }
 }
 
 impl DateDetector {
@@ -407,7 +414,7 @@ impl DateDetector {
                     }
                     if distance == 0
                         && self.slots[idx].hits > 0
-                        && self.slots[idx + 1].template.match_count() == 0
+                        && !self.slots[idx + 1].template.has_matched()
                     {
                         matched = Some((idx, None));
                         break;

@@ -3,7 +3,7 @@
 //! classes build their regexes, word and line anchors included.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
@@ -83,9 +83,10 @@ pub struct DateTemplate {
     pub regex_text: String,
     pub flags: u8,
     pub weight: f64,
-    /// Successful searches in this process, across all detectors (fail2ban's
-    /// `DateTemplate.hits`, which the detector consults when choosing).
-    pub matches: AtomicU64,
+    /// Whether a search succeeded in this process, in any detector (the
+    /// detector consults whether fail2ban's `DateTemplate.hits` is 0).
+    /// Set once: no shared counter written for every line of every jail.
+    matched: AtomicBool,
     kind: Kind,
     /// `regex_text` translated for the regex engines.
     translated: String,
@@ -408,7 +409,7 @@ impl DateTemplate {
             regex_text: regex,
             flags,
             weight: 1.0,
-            matches: AtomicU64::new(0),
+            matched: AtomicBool::new(false),
             kind,
             translated,
             programs: OnceLock::new(),
@@ -535,8 +536,9 @@ impl DateTemplate {
             }
             None => full(scratch),
         };
-        if found.is_some() {
-            self.matches.fetch_add(1, Ordering::Relaxed);
+        // Read before written: the flag's cache line stays shared.
+        if found.is_some() && !self.matched.load(Ordering::Relaxed) {
+            self.matched.store(true, Ordering::Relaxed);
         }
         found
     }
@@ -609,9 +611,9 @@ impl DateTemplate {
         Some((&u.regex, u.quick()?))
     }
 
-    /// Successful searches so far in this process.
-    pub fn match_count(&self) -> u64 {
-        self.matches.load(Ordering::Relaxed)
+    /// Whether a search succeeded so far in this process.
+    pub fn has_matched(&self) -> bool {
+        self.matched.load(Ordering::Relaxed)
     }
 
     /// Whether the template is anchored at a line boundary.
