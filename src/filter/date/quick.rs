@@ -154,12 +154,23 @@ struct Last {
     spans: Vec<Span>,
 }
 
-/// Buffers and the last answer of one searcher (a date detector): a
-/// program searched many times in a row answers from its last trace.
+/// Most programs whose last answer one [`Scratch`] keeps (a detector has
+/// a few dozen templates, and tries them all on a line without a date).
+const MAX_REMEMBERED: usize = 32;
+
+/// Buffers and the last answers of one searcher (a date detector): a
+/// program searched again answers from its last trace.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     state: State,
-    last: Last,
+    /// The last answer of each program searched (at most
+    /// [`MAX_REMEMBERED`]; past that, each new one takes the place of the
+    /// oldest).
+    last: Vec<Last>,
+    /// Where the next program past [`MAX_REMEMBERED`] goes.
+    evict: usize,
+    /// The entry of `last` used last (mostly the one used next).
+    recent: usize,
     /// Searches answered from the last trace.
     #[cfg(test)]
     reused: usize,
@@ -674,7 +685,32 @@ impl Program {
         if !looked_at.is_ascii() || spans.len() != self.groups {
             return Outcome::Undecided;
         }
-        let Scratch { state, last, .. } = scratch;
+        let Scratch {
+            state,
+            last,
+            evict,
+            recent,
+            ..
+        } = scratch;
+        let found = match last.get(*recent) {
+            Some(l) if l.program == self.id => Some(*recent),
+            _ => last.iter().position(|l| l.program == self.id),
+        };
+        let index = match found {
+            Some(i) => i,
+            None if last.len() < MAX_REMEMBERED => {
+                last.push(Last::default());
+                last.len() - 1
+            }
+            None => {
+                let oldest = *evict;
+                *evict = (oldest + 1) % MAX_REMEMBERED;
+                last[oldest].outcome = None;
+                oldest
+            }
+        };
+        *recent = index;
+        let last = &mut last[index];
         let outcome = match last.outcome {
             Some(outcome) if last.program == self.id && self.passes(last, looked_at) => {
                 #[cfg(test)]
@@ -1043,6 +1079,24 @@ mod tests {
         let text = "a".repeat(20);
         expect(&runaway, &text, false, Outcome::Undecided, &[None]);
         expect(&runaway, &text, false, Outcome::Undecided, &[None]);
+        // Each program keeps its own last answer.
+        expect(&p, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        expect(&other, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        // Up to a limit: then the oldest are forgotten first.
+        let many: Vec<Program> = (0..MAX_REMEMBERED)
+            .map(|_| Program::new(r"^(\d{2}):([0-5]\d)(x)?", 4).unwrap())
+            .collect();
+        for q in &many {
+            expect(q, "12:34 ", false, m, &[Some((0, 5)), a, b, None]);
+        }
+        expect(
+            &many[MAX_REMEMBERED - 1],
+            "12:34 ",
+            true,
+            m,
+            &[Some((0, 5)), a, b, None],
+        );
+        expect(&p, "12:34 ", false, m, &[Some((0, 5)), a, b, None]);
     }
 
     #[test]
