@@ -3,6 +3,7 @@
 //! overlaps included) give the same answers as in fail2ban.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A day (year, month, day), its UTC offset, and when that was computed
@@ -16,6 +17,33 @@ thread_local! {
     /// about as soon as with the per-minute cache.
     static DAY_OFFSET: Cell<Option<DayOffset>> = const { Cell::new(None) };
     static LAST_LOCALTIME: Cell<Option<(i64, CivilTime)>> = const { Cell::new(None) };
+}
+
+/// How many times the zone rules were loaded ([`init_timezone`]).
+static ZONE_LOADS: AtomicU64 = AtomicU64::new(0);
+
+/// When a cached local-time answer was computed. Such an answer is kept
+/// while the zone rules were not reloaded and for a minute at most, as the
+/// day-offset cache here is, so that a changed zone file is noticed as soon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneCheck {
+    loads: u64,
+    since: i64,
+}
+
+impl ZoneCheck {
+    pub fn now() -> ZoneCheck {
+        ZoneCheck {
+            loads: ZONE_LOADS.load(Ordering::Relaxed),
+            since: coarse_monotonic_seconds(),
+        }
+    }
+
+    /// Whether an answer computed at this check may still be used.
+    pub fn holds(&self) -> bool {
+        self.loads == ZONE_LOADS.load(Ordering::Relaxed)
+            && coarse_monotonic_seconds() - self.since < 60
+    }
 }
 
 /// A broken-down civil time (no zone attached).
@@ -184,6 +212,7 @@ pub fn init_timezone() {
     }
     // SAFETY: tzset only reads the environment and initialises libc globals.
     unsafe { tzset() }
+    ZONE_LOADS.fetch_add(1, Ordering::Relaxed);
     LAST_MKTIME.with(|c| c.set(None));
     DAY_OFFSET.with(|c| c.set(None));
     LAST_LOCALTIME.with(|c| c.set(None));

@@ -6,11 +6,12 @@
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
+use super::memo::MinuteMemo;
 use super::strptime::YearRange;
-use super::template::{DatePatternError, DateTemplate, LINE_BEGIN};
+use super::template::{DatePatternError, DateTemplate, SearchScratch, LINE_BEGIN};
 use crate::filter::clock::CivilTime;
 use crate::filter::failure::Stamp;
-use crate::filter::matcher::{Scratch, Span};
+use crate::filter::matcher::Span;
 
 /// fail2ban's default date patterns, in its order.
 const DEFAULT_PATTERNS: &[&str] = &[
@@ -214,16 +215,25 @@ pub struct DateDetector {
     /// logtimezone as minutes east of UTC.
     pub default_tz: Option<i32>,
     years: YearRange,
-    /// Search buffers; after a match, `scratch.spans` are its groups.
-    scratch: Scratch,
+    /// Search buffers; after a match, `scratch.regex.spans` are its groups.
+    scratch: SearchScratch,
+    /// The last minute whose time was found.
+    minute: MinuteMemo,
 }
 
 fn char_before(line: &str, pos: usize) -> Option<char> {
-    line.get(..pos).and_then(|s| s.chars().next_back())
+    // Mostly ASCII around a date: read as a byte.
+    match pos.checked_sub(1).and_then(|p| line.as_bytes().get(p)) {
+        Some(&b) if b.is_ascii() && line.is_char_boundary(pos) => Some(char::from(b)),
+        _ => line.get(..pos).and_then(|s| s.chars().next_back()),
+    }
 }
 
 fn char_at(line: &str, pos: usize) -> Option<char> {
-    line.get(pos..).and_then(|s| s.chars().next())
+    match line.as_bytes().get(pos) {
+        Some(&b) if b.is_ascii() => Some(char::from(b)),
+        _ => line.get(pos..).and_then(|s| s.chars().next()),
+    }
 }
 
 impl DateDetector {
@@ -246,7 +256,8 @@ impl DateDetector {
             first_unused: 0,
             default_tz: None,
             years,
-            scratch: Scratch::default(),
+            scratch: SearchScratch::default(),
+            minute: MinuteMemo::default(),
         }
     }
 
@@ -373,14 +384,14 @@ impl DateDetector {
                 }
             };
             if found {
-                let (ws, we) = self.scratch.spans[0].unwrap_or((0, 0));
+                let (ws, we) = self.scratch.regex.spans[0].unwrap_or((0, 0));
                 if count == 1
                     || template.is_line_anchored()
                     || (ws == self.last_start.pos && we == self.last_end.pos)
                 {
                     matched = Some((i, None));
                 } else {
-                    best = Some((self.scratch.spans.clone(), ws, we, i));
+                    best = Some((self.scratch.regex.spans.clone(), ws, we, i));
                 }
             }
         }
@@ -396,21 +407,21 @@ impl DateDetector {
                     .search_into(line, 0, line.len(), &mut self.scratch)
                     .is_some()
                 {
-                    let (distance, end) = self.scratch.spans[0].unwrap_or((0, 0));
+                    let (distance, end) = self.scratch.regex.spans[0].unwrap_or((0, 0));
                     if idx + 1 >= count || template.is_line_anchored() {
                         matched = Some((idx, None));
                         break;
                     }
                     if distance == 0
                         && self.slots[idx].hits > 0
-                        && self.slots[idx + 1].template.match_count() == 0
+                        && !self.slots[idx + 1].template.has_matched()
                     {
                         matched = Some((idx, None));
                         break;
                     }
                     if distance > self.slots[idx].distance || distance > self.last_start.pos {
                         if best.as_ref().is_none_or(|b| distance < b.1) {
-                            best = Some((self.scratch.spans.clone(), distance, end, idx));
+                            best = Some((self.scratch.regex.spans.clone(), distance, end, idx));
                         }
                         idx += 1;
                         continue;
@@ -428,11 +439,12 @@ impl DateDetector {
         }
         let (i, kept) = matched?;
         if let Some(spans) = kept {
-            self.scratch.spans = spans;
+            self.scratch.regex.spans = spans;
         }
-        let whole = self.scratch.spans[0].unwrap_or((0, 0));
+        let whole = self.scratch.regex.spans[0].unwrap_or((0, 0));
         let date = self
             .scratch
+            .regex
             .spans
             .get(1)
             .copied()
@@ -468,10 +480,16 @@ impl DateDetector {
 
     /// The time of the date [`match_time`](Self::match_time) just found in
     /// `line`, or `None` when the text is not a valid time.
-    pub fn time_of(&self, line: &str, m: &DateMatch, now: CivilTime) -> Option<Stamp> {
+    pub fn time_of(&mut self, line: &str, m: &DateMatch, now: CivilTime) -> Option<Stamp> {
         self.slots[m.template_index]
             .template
-            .time_of(line, &self.scratch.spans, now, self.default_tz)
+            .time_of(
+                line,
+                &self.scratch.regex.spans,
+                now,
+                self.default_tz,
+                &mut self.minute,
+            )
             .ok()
     }
 

@@ -2,6 +2,7 @@
 //! detector that picks a template for each line.
 
 pub mod detector;
+mod memo;
 mod quick;
 pub mod strptime;
 pub mod template;

@@ -18,8 +18,15 @@
 //! choices whose nested alternatives are flattened in priority order and
 //! filtered by the class of the next byte. Neither changes which path
 //! wins: a branch skipped for its next byte would have failed there.
+//!
+//! A search depends on the text only through what it reads: at each
+//! position, which of a few sets of byte classes the byte falls in. A run
+//! notes those sets (its trace), and the next search of the same program
+//! in the same [`Scratch`] gives the same answer without running when its
+//! text passes every test of the trace: the lines of a log mostly differ
+//! in digits the program only checks for being digits.
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
@@ -36,8 +43,9 @@ const MAX_GROUPS: usize = 64;
 const MAX_BRANCHES: usize = 64;
 /// Most bytes of all runs together.
 const MAX_RUN_BYTES: usize = 4 * MAX_INSTS;
-/// Most byte classes (bits of a run's class sets).
-const MAX_CLASSES: usize = 64;
+/// Most byte classes (bits of a run's class sets; one more bit stands for
+/// the end of the text in traces).
+const MAX_CLASSES: usize = 63;
 
 /// "Not set" in a capture slot.
 const UNSET: u32 = u32::MAX;
@@ -89,12 +97,15 @@ enum Node {
         marks_len: u32,
         next: Edge,
     },
-    /// Tries `branches[start..start + len]` in order; `masks[masks + c]`
-    /// has bit `i` set when branch `i` can go on at a byte of class `c`
-    /// (the last class is the end of the text).
+    /// Tries `branches[start..start + len]` in order; the mask of class
+    /// `c` (the last class is the end of the text) is
+    /// `masks[masks + mask_of[rows + c]]`, with bit `i` set when branch `i`
+    /// can go on at a byte of that class; `alike` beside it has bit `d` set
+    /// for each class `d` with that mask.
     Choice {
         start: u32,
         len: u32,
+        rows: u32,
         masks: u32,
     },
     Start {
@@ -113,24 +124,66 @@ struct Frame {
     rest: u64,
 }
 
-/// Per-thread search state, kept between searches so that a search
+/// The backtracker's buffers, kept between searches so that a search
 /// allocates nothing once it has grown.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     frames: Vec<Frame>,
     /// The edges with saves taken on the current path, in order: where
     /// their slots are in `saves` (start, length) and the position.
     log: Vec<(u32, u32, u32)>,
     slots: Vec<u32>,
+    /// What the search read: bit `c` of `trace[p]` is set when a byte of
+    /// class `c` at position `p` (class `class_count`: the end of the
+    /// text) would have given the same answer at every test there.
+    trace: Vec<u64>,
 }
 
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
+/// The last search that ran to an answer, to be reused for texts that
+/// pass every test of its trace.
+#[derive(Debug, Default)]
+struct Last {
+    /// [`Program::id`] of the program that ran (0: none).
+    program: u64,
+    /// The trace, without the positions nothing read at the end.
+    trace: Vec<u64>,
+    /// The text searched, as far as the trace goes.
+    text: Vec<u8>,
+    /// The answer (`Match` or `NoMatch`); on a match, the spans of the groups.
+    outcome: Option<Outcome>,
+    spans: Vec<Span>,
 }
+
+/// Most programs whose last answer one [`Scratch`] keeps (a detector has
+/// a few dozen templates, and tries them all on a line without a date).
+const MAX_REMEMBERED: usize = 32;
+
+/// Buffers and the last answers of one searcher (a date detector): a
+/// program searched again answers from its last trace.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    state: State,
+    /// The last answer of each program searched (at most
+    /// [`MAX_REMEMBERED`]; past that, each new one takes the place of the
+    /// oldest).
+    last: Vec<Last>,
+    /// Where the next program past [`MAX_REMEMBERED`] goes.
+    evict: usize,
+    /// The entry of `last` used last (mostly the one used next).
+    recent: usize,
+    /// Searches answered from the last trace.
+    #[cfg(test)]
+    reused: usize,
+}
+
+/// Source of [`Program::id`]s.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A compiled line-anchored template regex (see the module comment).
 #[derive(Debug)]
 pub(crate) struct Program {
+    /// Unique in the process: a trace is reused by its own program only.
+    id: u64,
     entry: Edge,
     nodes: Box<[Node]>,
     /// Byte class of each byte: bytes in the same class are in the same
@@ -142,7 +195,9 @@ pub(crate) struct Program {
     runs: Box<[u64]>,
     marks: Box<[Mark]>,
     branches: Box<[Edge]>,
+    mask_of: Box<[u8]>,
     masks: Box<[u64]>,
+    alike: Box<[u64]>,
     /// Capture slots set by edges.
     saves: Box<[u32]>,
     /// Capture groups, group 0 included.
@@ -311,7 +366,9 @@ struct Lowering<'a> {
     runs: Vec<u64>,
     marks: Vec<Mark>,
     branches: Vec<Edge>,
+    mask_of: Vec<u8>,
     masks: Vec<u64>,
+    alike: Vec<u64>,
     saves: Vec<u32>,
 }
 
@@ -460,14 +517,24 @@ impl Lowering<'_> {
             Inst::Split(..) => {
                 let alternatives = self.alternatives(pc, MAX_BRANCHES)??;
                 let start = self.branches.len() as u32;
-                let masks = self.masks.len() as u32;
+                let rows = self.mask_of.len() as u32;
+                let masks = self.masks.len();
                 for class in 0..=self.class_count {
                     let mask = alternatives
                         .iter()
                         .enumerate()
                         .filter(|(_, (_, at))| self.viable(*at, class))
                         .fold(0u64, |acc, (i, _)| acc | 1 << i);
-                    self.masks.push(mask);
+                    let index = match self.masks[masks..].iter().position(|m| *m == mask) {
+                        Some(i) => i,
+                        None => {
+                            self.masks.push(mask);
+                            self.alike.push(0);
+                            self.masks.len() - 1 - masks
+                        }
+                    };
+                    self.mask_of.push(u8::try_from(index).ok()?);
+                    self.alike[masks + index] |= 1 << class;
                 }
                 for (saved, at) in &alternatives {
                     let edge = self.edge(saved, *at)?;
@@ -476,7 +543,8 @@ impl Lowering<'_> {
                 Node::Choice {
                     start,
                     len: alternatives.len() as u32,
-                    masks,
+                    rows,
+                    masks: masks as u32,
                 }
             }
             Inst::Start => Node::Start {
@@ -551,7 +619,9 @@ impl Program {
             runs: Vec::new(),
             marks: Vec::new(),
             branches: Vec::new(),
+            mask_of: Vec::new(),
             masks: Vec::new(),
+            alike: Vec::new(),
             saves: Vec::new(),
         };
         // The search starts at 0, where `^` holds.
@@ -571,6 +641,7 @@ impl Program {
             return None;
         }
         Some(Program {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             entry,
             nodes: lowering.nodes.into(),
             classes: lowering.classes,
@@ -578,7 +649,9 @@ impl Program {
             runs: lowering.runs.into(),
             marks: lowering.marks.into(),
             branches: lowering.branches.into(),
+            mask_of: lowering.mask_of.into(),
             masks: lowering.masks.into(),
+            alike: lowering.alike.into(),
             saves: lowering.saves.into(),
             groups,
             max_len: *analysis.longest.first()?,
@@ -593,14 +666,17 @@ impl Program {
             + size_of_val(&*self.runs)
             + size_of_val(&*self.marks)
             + size_of_val(&*self.branches)
+            + size_of_val(&*self.mask_of)
             + size_of_val(&*self.masks)
+            + size_of_val(&*self.alike)
             + size_of_val(&*self.saves)
             + std::mem::size_of::<Program>()
     }
 
     /// Searches `text` from its start, filling `spans` (one per group) on
-    /// a match.
-    pub(crate) fn search(&self, text: &str, spans: &mut [Span]) -> Outcome {
+    /// a match. The answer is the last search's in `scratch` when the text
+    /// passes that search's trace (see the module comment).
+    pub(crate) fn search(&self, text: &str, spans: &mut [Span], scratch: &mut Scratch) -> Outcome {
         let bytes = text.as_bytes();
         // No path reads past `max_len`, and the word-end check after a match
         // reads the character at its end: if those bytes are ASCII, the
@@ -609,22 +685,109 @@ impl Program {
         if !looked_at.is_ascii() || spans.len() != self.groups {
             return Outcome::Undecided;
         }
-        STATE.with(|state| {
-            let Ok(mut state) = state.try_borrow_mut() else {
-                return Outcome::Undecided;
-            };
-            let outcome = self.run(looked_at, &mut state);
-            if let Outcome::Match(end) = outcome {
-                spans[0] = Some((0, end));
-                for (span, pair) in spans.iter_mut().zip(state.slots.chunks_exact(2)).skip(1) {
-                    *span = match *pair {
-                        [a, b] if a != UNSET && b != UNSET => Some((a as usize, b as usize)),
-                        _ => None,
-                    };
-                }
+        let Scratch {
+            state,
+            last,
+            evict,
+            recent,
+            ..
+        } = scratch;
+        let found = match last.get(*recent) {
+            Some(l) if l.program == self.id => Some(*recent),
+            _ => last.iter().position(|l| l.program == self.id),
+        };
+        let index = match found {
+            Some(i) => i,
+            None if last.len() < MAX_REMEMBERED => {
+                last.push(Last::default());
+                last.len() - 1
             }
-            outcome
-        })
+            None => {
+                let oldest = *evict;
+                *evict = (oldest + 1) % MAX_REMEMBERED;
+                last[oldest].outcome = None;
+                oldest
+            }
+        };
+        *recent = index;
+        let last = &mut last[index];
+        let outcome = match last.outcome {
+            Some(outcome) if last.program == self.id && self.passes(last, looked_at) => {
+                #[cfg(test)]
+                {
+                    scratch.reused += 1;
+                }
+                outcome
+            }
+            _ => {
+                let outcome = self.run(looked_at, state);
+                self.remember(outcome, looked_at, state, last);
+                outcome
+            }
+        };
+        if let Outcome::Match(_) = outcome {
+            spans.copy_from_slice(&last.spans);
+        }
+        outcome
+    }
+
+    /// Whether `hay` passes every test of the trace of `last`: a run on it
+    /// would read the same answers and take the same path.
+    fn passes(&self, last: &Last, hay: &[u8]) -> bool {
+        let trace = &last.trace;
+        let holds = |p: usize| {
+            let class = hay.get(p).map_or(self.class_count, |&b| {
+                usize::from(self.classes[usize::from(b)])
+            });
+            trace.get(p).is_some_and(|set| (set >> class) & 1 != 0)
+        };
+        // A byte the last text had passed there: most of them are, and
+        // eight of them are compared at once.
+        let same = trace.len().min(hay.len()).min(last.text.len());
+        let (new, old) = (&hay[..same], &last.text[..same]);
+        let alike = |from: usize, a: &[u8], b: &[u8]| {
+            a.iter()
+                .zip(b)
+                .enumerate()
+                .all(|(i, (x, y))| x == y || holds(from + i))
+        };
+        let chunks = new.chunks_exact(8).zip(old.chunks_exact(8));
+        for (k, (a, b)) in chunks.enumerate() {
+            if a != b && !alike(k * 8, a, b) {
+                return false;
+            }
+        }
+        let tail = same / 8 * 8;
+        alike(tail, &new[tail..], &old[tail..]) && (same..trace.len()).all(holds)
+    }
+
+    /// Keeps the run's answer and trace in `last` (a run that gave up is
+    /// not kept: it proves nothing about other texts).
+    fn remember(&self, outcome: Outcome, hay: &[u8], state: &State, last: &mut Last) {
+        if outcome == Outcome::Undecided {
+            last.outcome = None;
+            return;
+        }
+        let used = state
+            .trace
+            .iter()
+            .rposition(|&set| set != u64::MAX)
+            .map_or(0, |p| p + 1);
+        last.program = self.id;
+        last.trace.clear();
+        last.trace.extend_from_slice(&state.trace[..used]);
+        last.text.clear();
+        last.text.extend_from_slice(&hay[..used.min(hay.len())]);
+        last.spans.clear();
+        if let Outcome::Match(end) = outcome {
+            last.spans.push(Some((0, end)));
+            let pairs = state.slots.chunks_exact(2).skip(1).take(self.groups - 1);
+            last.spans.extend(pairs.map(|pair| match *pair {
+                [a, b] if a != UNSET && b != UNSET => Some((a as usize, b as usize)),
+                _ => None,
+            }));
+        }
+        last.outcome = Some(outcome);
     }
 
     /// Backtracks through the program from position 0 of `hay`, trying
@@ -641,7 +804,16 @@ impl Program {
         if state.log.len() < log_depth {
             state.log.resize(log_depth, (0, 0, 0));
         }
-        let State { frames, log, slots } = state;
+        let State {
+            frames,
+            log,
+            slots,
+            trace,
+        } = state;
+        // Positions up to `max_len` are read (a path consumes at most that).
+        trace.clear();
+        trace.resize(self.max_len + 1, u64::MAX);
+        let end_of_text = 1u64 << self.class_count;
         let (mut top, mut logged) = (0usize, 0usize);
         let mut steps = 0usize;
         let mut pos = 0u32;
@@ -671,34 +843,68 @@ impl Program {
                 } => {
                     let (start, len) = (start as usize, len as usize);
                     let at = pos as usize;
-                    match (self.runs.get(start..start + len), hay.get(at..at + len)) {
-                        (Some(sets), Some(bytes))
-                            if sets
-                                .iter()
-                                .zip(bytes)
-                                .all(|(set, &b)| (set >> self.classes[b as usize]) & 1 != 0) =>
-                        {
-                            if marks_len != 0 {
-                                let (from, to) = (marks as usize, (marks + marks_len) as usize);
-                                for mark in self.marks.get(from..to).unwrap_or(&[]) {
-                                    let Some(entry) = log.get_mut(logged) else {
-                                        return Outcome::Undecided;
-                                    };
-                                    *entry = (mark.saves, mark.saves_len, pos + mark.offset);
-                                    logged += 1;
-                                }
+                    let (Some(sets), Some(last)) =
+                        (self.runs.get(start..start + len), (at + len).checked_sub(1))
+                    else {
+                        return Outcome::Undecided;
+                    };
+                    // Whether the text is long enough is whether its end
+                    // comes before the last byte of the run.
+                    let Some(at_last) = trace.get_mut(last) else {
+                        return Outcome::Undecided;
+                    };
+                    let bytes = hay.get(at..at + len);
+                    *at_last &= if bytes.is_some() {
+                        !end_of_text
+                    } else {
+                        end_of_text
+                    };
+                    let Some(reads) = trace.get_mut(at..at + len) else {
+                        return Outcome::Undecided;
+                    };
+                    let accepted = bytes.is_some_and(|bytes| {
+                        sets.iter().zip(bytes).zip(reads).all(|((&set, &b), read)| {
+                            let ok = (set >> self.classes[usize::from(b)]) & 1 != 0;
+                            // Bytes of the set pass, the others fail.
+                            *read &= if ok { set } else { !set & !end_of_text };
+                            ok
+                        })
+                    });
+                    if accepted {
+                        if marks_len != 0 {
+                            let (from, to) = (marks as usize, (marks + marks_len) as usize);
+                            for mark in self.marks.get(from..to).unwrap_or(&[]) {
+                                let Some(entry) = log.get_mut(logged) else {
+                                    return Outcome::Undecided;
+                                };
+                                *entry = (mark.saves, mark.saves_len, pos + mark.offset);
+                                logged += 1;
                             }
-                            pos += len as u32;
-                            Some(next)
                         }
-                        _ => None,
+                        pos += len as u32;
+                        Some(next)
+                    } else {
+                        None
                     }
                 }
-                Node::Choice { start, masks, .. } => {
+                Node::Choice {
+                    start, rows, masks, ..
+                } => {
                     let class = hay
                         .get(pos as usize)
                         .map_or(self.class_count, |&b| self.classes[b as usize] as usize);
-                    let mask = self.masks.get(masks as usize + class).copied().unwrap_or(0);
+                    let row = self.mask_of.get(rows as usize + class).copied();
+                    let index = masks as usize + usize::from(row.unwrap_or(u8::MAX));
+                    let (Some(_), Some(&mask), Some(&alike), Some(read)) = (
+                        row,
+                        self.masks.get(index),
+                        self.alike.get(index),
+                        trace.get_mut(pos as usize),
+                    ) else {
+                        return Outcome::Undecided;
+                    };
+                    // The classes with this mask take the same branches.
+                    *read &= alike;
                     if mask == 0 {
                         None
                     } else {
@@ -821,9 +1027,76 @@ mod tests {
     use super::*;
 
     fn spans_of(p: &Program, text: &str) -> (Outcome, Vec<Span>) {
+        spans_with(p, text, &mut Scratch::default())
+    }
+
+    fn spans_with(p: &Program, text: &str, scratch: &mut Scratch) -> (Outcome, Vec<Span>) {
         let mut spans = vec![None; p.groups];
-        let outcome = p.search(text, &mut spans);
+        let outcome = p.search(text, &mut spans, scratch);
         (outcome, spans)
+    }
+
+    #[test]
+    fn the_last_answer_is_reused_only_for_texts_that_read_alike() {
+        let p = Program::new(r"^(\d{2}):([0-5]\d)(x)?", 4).unwrap();
+        let other = Program::new(r"^(\d{2}):([0-5]\d)(x)?", 4).unwrap();
+        let mut scratch = Scratch::default();
+        let mut expect =
+            |p: &Program, text: &str, reused: bool, outcome: Outcome, spans: &[Span]| {
+                let before = scratch.reused;
+                let got = spans_with(p, text, &mut scratch);
+                assert_eq!(got, (outcome, spans.to_vec()), "{text:?}");
+                assert_eq!(scratch.reused - before, usize::from(reused), "{text:?}");
+            };
+        let (a, b) = (Some((0, 2)), Some((3, 5)));
+        let m = Outcome::Match(5);
+        expect(&p, "12:34 y", false, m, &[Some((0, 5)), a, b, None]);
+        // Other digits where only digits are asked for: the same path.
+        expect(&p, "98:07 y", true, m, &[Some((0, 5)), a, b, None]);
+        // The same reads, then anything after the last byte read.
+        expect(&p, "00:00 zzz", true, m, &[Some((0, 5)), a, b, None]);
+        // A byte read with another answer: the optional group now matches.
+        let x = [Some((0, 6)), a, b, Some((5, 6))];
+        expect(&p, "12:34x", false, Outcome::Match(6), &x);
+        expect(&p, "12:34x", true, Outcome::Match(6), &x);
+        // [0-5] fails where it passed: no match.
+        expect(&p, "12:64x", false, Outcome::NoMatch, &[None; 4]);
+        expect(&p, "12:74", true, Outcome::NoMatch, &[None; 4]);
+        // The text ends where the run needed a byte.
+        expect(&p, "12:3", false, Outcome::NoMatch, &[None; 4]);
+        expect(&p, "12:", true, Outcome::NoMatch, &[None; 4]);
+        expect(&p, "12:34", false, m, &[Some((0, 5)), a, b, None]);
+        // Where the text ended, a byte that is not an x: the same path.
+        expect(&p, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        // Another program's trace is not used, even for the same text.
+        expect(&other, "12:34 ", false, m, &[Some((0, 5)), a, b, None]);
+        expect(&other, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        // A text the program does not read leaves the last answer as it was.
+        expect(&other, "12:34\u{e9}", false, Outcome::Undecided, &[None; 4]);
+        expect(&other, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        // A search that gave up leaves nothing to reuse.
+        let runaway = Program::new("^(?:a{0,1}a{0,1}){20}b", 1).unwrap();
+        let text = "a".repeat(20);
+        expect(&runaway, &text, false, Outcome::Undecided, &[None]);
+        expect(&runaway, &text, false, Outcome::Undecided, &[None]);
+        // Each program keeps its own last answer.
+        expect(&p, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        expect(&other, "12:34 ", true, m, &[Some((0, 5)), a, b, None]);
+        // Up to a limit: then the oldest are forgotten first.
+        let many: Vec<Program> = (0..MAX_REMEMBERED)
+            .map(|_| Program::new(r"^(\d{2}):([0-5]\d)(x)?", 4).unwrap())
+            .collect();
+        for q in &many {
+            expect(q, "12:34 ", false, m, &[Some((0, 5)), a, b, None]);
+        }
+        expect(
+            &many[MAX_REMEMBERED - 1],
+            "12:34 ",
+            true,
+            m,
+            &[Some((0, 5)), a, b, None],
+        );
+        expect(&p, "12:34 ", false, m, &[Some((0, 5)), a, b, None]);
     }
 
     #[test]
@@ -1070,7 +1343,7 @@ mod tests {
         }
         let templates: Vec<&DateTemplate> = detector.templates().chain(own.iter()).collect();
         let lines = lines();
-        let (mut with_program, mut matched, mut undecided) = (0, 0, 0);
+        let (mut with_program, mut matched, mut undecided, mut reused) = (0, 0, 0, 0);
         for t in templates {
             let Some((regex, program)) = t.quick_parts() else {
                 continue;
@@ -1079,9 +1352,13 @@ mod tests {
             // A program is small next to the regex crate's engines.
             assert!(program.heap_size() < 16 * 1024, "{:?}", t.name);
             let mut scratch = regex.scratch();
-            for line in &lines {
+            // Each line searched after its neighbour in the list and after
+            // a line far from it, with the last answer kept in between.
+            let mut quick = Scratch::default();
+            let far = (0..lines.len()).map(|i| &lines[i * 7919 % lines.len()]);
+            for line in lines.iter().chain(far) {
                 let mut spans = vec![None; regex.captures_len()];
-                let outcome = program.search(line, &mut spans);
+                let outcome = program.search(line, &mut spans, &mut quick);
                 let found = regex.search_into(line, 0, &mut scratch).unwrap();
                 match outcome {
                     Outcome::Match(end) => {
@@ -1103,6 +1380,7 @@ mod tests {
                     }
                 }
             }
+            reused += quick.reused;
         }
         // The anchored twins of the default patterns without back
         // references, and most of the patterns above.
@@ -1112,5 +1390,6 @@ mod tests {
         );
         assert!(matched > 5000, "only {matched} matches");
         assert!(undecided > 0);
+        assert!(reused > 5000, "only {reused} answers reused");
     }
 }

@@ -295,7 +295,17 @@ const MONTHS_LONG: [&str; 12] = [
 
 /// The integer in a captured field (Python's `int()` of it); the fields
 /// are digits, which are read without the general parser.
-fn digits_value(text: &str) -> Option<i64> {
+pub(crate) fn digits_value(text: &str) -> Option<i64> {
+    // Most fields are one to four digits and nothing else.
+    if (1..=18).contains(&text.len()) {
+        let value = text.bytes().try_fold(0i64, |n, b| {
+            let digit = b.wrapping_sub(b'0');
+            (digit <= 9).then(|| n * 10 + i64::from(digit))
+        });
+        if value.is_some() {
+            return value;
+        }
+    }
     let t = text.as_bytes().trim_ascii();
     if !t.is_empty() && t.len() <= 18 && t.iter().all(u8::is_ascii_digit) {
         return Some(t.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')));
@@ -426,6 +436,15 @@ pub fn fields_to_time(
         Some(_) => Stamp::Int(result.as_utc_seconds()),
         None => Stamp::Float(result.as_local_seconds() as f64),
     })
+}
+
+/// Field keys [`fields_to_time`] does not read (fail2ban drops the
+/// microseconds): the memo of minutes leaves them out of its key.
+const UNREAD_FIELDS: &[&str] = &["f"];
+
+/// Whether [`fields_to_time`] may read the field with strptime key `key`.
+pub(crate) fn reads_field(key: &str) -> bool {
+    !UNREAD_FIELDS.contains(&key)
 }
 
 #[cfg(test)]

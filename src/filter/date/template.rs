@@ -3,11 +3,12 @@
 //! classes build their regexes, word and line anchors included.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
 
+use super::memo::{Layout, MinuteMemo};
 use super::quick::{self, Outcome};
 use super::strptime::{self, DateValueError, YearRange, LONG_FIELD_CODES, SHORT_FIELD_CODES};
 use crate::filter::clock::CivilTime;
@@ -63,6 +64,15 @@ enum WordBegin {
     LineStart,
 }
 
+/// Buffers of template searches, one set per searcher (a date detector):
+/// the regex crate's, whose spans hold the groups of a match, and the
+/// quick programs', which remember their last search.
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    pub regex: Scratch,
+    quick: quick::Scratch,
+}
+
 /// A compiled date template.
 #[derive(Debug)]
 pub struct DateTemplate {
@@ -73,9 +83,10 @@ pub struct DateTemplate {
     pub regex_text: String,
     pub flags: u8,
     pub weight: f64,
-    /// Successful searches in this process, across all detectors (fail2ban's
-    /// `DateTemplate.hits`, which the detector consults when choosing).
-    pub matches: AtomicU64,
+    /// Whether a search succeeded in this process, in any detector (the
+    /// detector consults whether fail2ban's `DateTemplate.hits` is 0).
+    /// Set once: no shared counter written for every line of every jail.
+    matched: AtomicBool,
     kind: Kind,
     /// `regex_text` translated for the regex engines.
     translated: String,
@@ -94,6 +105,8 @@ struct Programs {
     unbounded: Option<Unbounded>,
     /// Capture group index and strptime key of each named group.
     fields: Vec<(usize, String)>,
+    /// The fields for the memo of minutes.
+    layout: Layout,
 }
 
 /// A template regex with its word-bound lookaheads taken out.
@@ -132,17 +145,31 @@ fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
 
+/// The characters before and at byte `pos` of `text` (read as bytes
+/// where those are ASCII, as they mostly are around a date).
+fn chars_around(text: &str, pos: usize) -> (Option<char>, Option<char>) {
+    let bytes = text.as_bytes();
+    let before = match pos.checked_sub(1).map(|p| bytes.get(p)) {
+        None => None,
+        Some(Some(&b)) if b.is_ascii() => Some(char::from(b)),
+        Some(_) => text[..pos].chars().next_back(),
+    };
+    let after = match bytes.get(pos) {
+        Some(&b) if b.is_ascii() => Some(char::from(b)),
+        _ => text[pos..].chars().next(),
+    };
+    (before, after)
+}
+
 /// `(?=^|\b|\W)` at byte `pos` of `text`.
 fn word_begin_holds(text: &str, pos: usize) -> bool {
-    let before = text[..pos].chars().next_back();
-    let after = text[pos..].chars().next();
+    let (before, after) = chars_around(text, pos);
     pos == 0 || is_word(before) != is_word(after) || (after.is_some() && !is_word(after))
 }
 
 /// `(?=\b|\W|$)` at byte `pos` of `text`.
 fn word_end_holds(text: &str, pos: usize) -> bool {
-    let before = text[..pos].chars().next_back();
-    let after = text[pos..].chars().next();
+    let (before, after) = chars_around(text, pos);
     is_word(before) != is_word(after) || after.is_none_or(|c| !is_word(Some(c)))
 }
 
@@ -382,7 +409,7 @@ impl DateTemplate {
             regex_text: regex,
             flags,
             weight: 1.0,
-            matches: AtomicU64::new(0),
+            matched: AtomicBool::new(false),
             kind,
             translated,
             programs: OnceLock::new(),
@@ -394,9 +421,12 @@ impl DateTemplate {
         self.programs
             .get_or_init(|| {
                 let regex = Matcher::unsplit(&self.translated, None)?;
+                let fields: Vec<(usize, String)> =
+                    regex.names().iter().map(|(n, i)| (*i, n.clone())).collect();
                 Ok(Programs {
                     unbounded: Self::unbounded(&self.regex_text, self.flags),
-                    fields: regex.names().iter().map(|(n, i)| (*i, n.clone())).collect(),
+                    layout: Layout::new(&fields),
+                    fields,
                     regex,
                 })
             })
@@ -443,9 +473,9 @@ impl DateTemplate {
 
     /// Searches `line[..end]` from byte `start` (Python's `search(line, pos, endpos)`).
     pub fn search<'t>(&self, line: &'t str, start: usize, end: usize) -> Option<Groups<'t>> {
-        let mut scratch = Scratch::default();
+        let mut scratch = SearchScratch::default();
         let matcher = self.search_into(line, start, end, &mut scratch)?;
-        Some(matcher.groups_of(line, scratch.spans))
+        Some(matcher.groups_of(line, scratch.regex.spans))
     }
 
     /// [`search`](Self::search) into `scratch`; returns the matcher whose
@@ -455,7 +485,7 @@ impl DateTemplate {
         line: &str,
         start: usize,
         end: usize,
-        scratch: &mut Scratch,
+        scratch: &mut SearchScratch,
     ) -> Option<&Matcher> {
         let end = end.min(line.len());
         if start > end || !line.is_char_boundary(end) || !line.is_char_boundary(start) {
@@ -463,6 +493,10 @@ impl DateTemplate {
         }
         let text = &line[..end];
         let programs = self.programs().ok()?;
+        let SearchScratch {
+            regex: scratch,
+            quick,
+        } = scratch;
         let full = |scratch: &mut Scratch| {
             programs
                 .regex
@@ -474,7 +508,7 @@ impl DateTemplate {
             Some(u) => {
                 // Anchored at 0: from anywhere else it is the crate's call.
                 let quick = match u.quick() {
-                    Some(q) if start == 0 => q.search(text, u.regex.spans_in(scratch)),
+                    Some(q) if start == 0 => q.search(text, u.regex.spans_in(scratch), quick),
                     _ => Outcome::Undecided,
                 };
                 let core = match quick {
@@ -502,31 +536,36 @@ impl DateTemplate {
             }
             None => full(scratch),
         };
-        if found.is_some() {
-            self.matches.fetch_add(1, Ordering::Relaxed);
+        // Read before written: the flag's cache line stays shared.
+        if found.is_some() && !self.matched.load(Ordering::Relaxed) {
+            self.matched.store(true, Ordering::Relaxed);
         }
         found
     }
 
     /// The time of a match of this template (group spans in `line`), in
-    /// seconds since the epoch.
+    /// seconds since the epoch; `memo` remembers the last minute converted.
     pub fn time_of(
         &self,
         line: &str,
         spans: &[Span],
         now: CivilTime,
         default_tz: Option<i32>,
+        memo: &mut MinuteMemo,
     ) -> Result<Stamp, DateValueError> {
         let get = |i: usize| spans.get(i).copied().flatten().map(|(a, b)| &line[a..b]);
         match self.kind {
             Kind::Fields => {
-                let fields = &self
-                    .programs()
-                    .map_err(|e| DateValueError(e.clone()))?
-                    .fields;
+                let programs = self.programs().map_err(|e| DateValueError(e.clone()))?;
+                // Most lines are answered by the last minute.
+                if let Some(time) = memo.recall(&programs.layout, line, spans, now, default_tz) {
+                    return Ok(time);
+                }
+                let fields = &programs.fields;
                 let found = fields
                     .iter()
                     .filter_map(|(i, name)| get(*i).map(|v| (name.as_str(), v)));
+                let layout = &programs.layout;
                 // Templates have a handful of fields: no allocation per line.
                 let mut inline = [("", ""); 16];
                 if fields.len() <= inline.len() {
@@ -535,9 +574,10 @@ impl DateTemplate {
                         inline[n] = field;
                         n += 1;
                     }
-                    strptime::fields_to_time(&inline[..n], now, default_tz)
+                    memo.convert(layout, line, spans, &inline[..n], now, default_tz)
                 } else {
-                    strptime::fields_to_time(&found.collect::<Vec<_>>(), now, default_tz)
+                    let all = found.collect::<Vec<_>>();
+                    memo.convert(layout, line, spans, &all, now, default_tz)
                 }
             }
             Kind::Epoch { group, long } => {
@@ -571,9 +611,9 @@ impl DateTemplate {
         Some((&u.regex, u.quick()?))
     }
 
-    /// Successful searches so far in this process.
-    pub fn match_count(&self) -> u64 {
-        self.matches.load(Ordering::Relaxed)
+    /// Whether a search succeeded so far in this process.
+    pub fn has_matched(&self) -> bool {
+        self.matched.load(Ordering::Relaxed)
     }
 
     /// Whether the template is anchored at a line boundary.
