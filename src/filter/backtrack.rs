@@ -53,6 +53,9 @@ enum Inst {
         max: u32,
         greedy: bool,
         memo: u32,
+        /// No byte of the set can start the rest (`\S+` before `\s`): only
+        /// the whole run can be followed, so there is nothing to give back.
+        whole_run: bool,
     },
     /// Goes on at `first`, then at `second` if that fails.
     Split {
@@ -403,6 +406,18 @@ impl Compiler {
         }
         if let Some(set) = single_byte_set(&rep.sub) {
             let set = self.set(set);
+            if rep.min == 0 && rep.max == Some(1) {
+                // `x?` is a choice the branch table settles at the next byte.
+                let split = self.split()?;
+                self.emit(Inst::Byte { set })?;
+                let end = self.here();
+                if rep.greedy {
+                    self.patch_split(split, split + 1, end);
+                } else {
+                    self.patch_split(split, end, split + 1);
+                }
+                return Ok(());
+            }
             let memo = self.memo();
             return self
                 .emit(Inst::Repeat {
@@ -411,6 +426,7 @@ impl Compiler {
                     max: rep.max.unwrap_or(u32::MAX),
                     greedy: rep.greedy,
                     memo,
+                    whole_run: false,
                 })
                 .map(drop);
         }
@@ -629,6 +645,12 @@ impl Program {
             .into_iter()
             .map(Follow::probed)
             .collect();
+        for (pc, inst) in c.insts.iter_mut().enumerate() {
+            if let Inst::Repeat { set, whole_run, .. } = inst {
+                let rest = &follow[pc + 1];
+                *whole_run = !rest.empty_anywhere && rest.bytes & c.sets[*set as usize] == 0;
+            }
+        }
         let mut branches = vec![0u8; c.memos as usize * 129];
         for inst in &c.insts {
             if let Inst::Split {
@@ -889,12 +911,23 @@ impl Program {
                         max,
                         greedy,
                         memo: m,
+                        whole_run,
                     } => {
+                        let follow = &self.follow[pc + 1];
+                        let limit = (hay.len() - pos).min(max as usize);
+                        if whole_run {
+                            // No choice here: nothing to remember or give back.
+                            let run = self.run_length(set, &hay[pos..pos + limit]);
+                            if run < min as usize || !follow.admits(hay, pos + run) {
+                                break;
+                            }
+                            pc += 1;
+                            pos += run;
+                            continue;
+                        }
                         if !Self::visit(memo, m, pos, origin, width) {
                             break;
                         }
-                        let follow = &self.follow[pc + 1];
-                        let limit = (hay.len() - pos).min(max as usize);
                         let run = self.run_length(set, &hay[pos..pos + limit]);
                         let min = min as usize;
                         if run < min {
