@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::stream::float_repr;
 
@@ -72,11 +73,15 @@ impl FailData {
     /// fields, which `-o row` shows) on first use, as fail2ban's `_updateUsers`.
     pub fn add_user(&mut self, user: &str) {
         if self.users.is_none() {
-            self.fields.insert_shared("users", None);
+            static USERS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+            let users = USERS.get_or_init(|| field_name("users"));
+            self.fields.insert_shared(users, None);
         }
-        self.users
-            .get_or_insert_with(BTreeSet::new)
-            .insert(user.to_string());
+        let users = self.users.get_or_insert_with(BTreeSet::new);
+        // A user seen before costs no copy.
+        if !users.contains(user) {
+            users.insert(user.to_string());
+        }
     }
 
     /// Whether this match says "not a failure" (`<F-NOFAIL>` and friends).
@@ -95,14 +100,30 @@ pub struct Failure {
     pub id: Option<String>,
     /// The time of the line.
     pub time: Option<Stamp>,
-    pub data: FailData,
+    /// Shared with the multi-line failure-id cache, which holds the very
+    /// data the failure carries on with (copied only when it changes while
+    /// both hold it).
+    pub data: Arc<FailData>,
 }
 
 /// Named values in insertion order, like a Python dict of match groups.
 /// Names are interned (see [`field_name`]): a match copies pointers, it does
-/// not allocate names or count references to them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(&'static str, Option<String>)>);
+/// not allocate names or count references to them. The values sit one after
+/// another in one string, so a match's fields cost one buffer, not one
+/// allocation per group.
+#[derive(Clone, Default)]
+pub struct Fields {
+    /// The values; entries hold their byte ranges. Two entries may share a
+    /// range (an `alt_*` group copied to its base).
+    text: String,
+    entries: Vec<(&'static str, Option<(usize, usize)>)>,
+    /// Bytes of `text` that overwritten or removed values left behind: the
+    /// string is rebuilt when they outweigh the rest.
+    dead: usize,
+}
+
+/// Dead bytes a [`Fields`] keeps before it considers rebuilding its string.
+const FIELDS_DEAD_SLACK: usize = 256;
 
 /// The process-wide copy of a field name. Names are group names of the
 /// filters read (fail2ban's tags and a filter's own `<F-…>` groups): a
@@ -119,58 +140,199 @@ pub fn field_name(name: &str) -> &'static str {
 }
 
 impl Fields {
-    /// The value of `name`, if present and not `None`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.as_deref())
+    fn value(&self, range: Option<(usize, usize)>) -> Option<&str> {
+        range.map(|(a, b)| &self.text[a..b])
     }
 
-    /// Sets `name`, keeping its position when it exists (Python dict semantics).
-    pub fn insert(&mut self, name: &str, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, v)) => *v = value,
-            None => self.0.push((field_name(name), value)),
+    fn position(&self, name: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| *k == name)
+    }
+
+    /// [`position`](Self::position) of an interned name: every name in a
+    /// `Fields` is interned, so equal names are the same pointer.
+    fn position_interned(&self, name: &'static str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(k, _)| std::ptr::eq(*k, name))
+    }
+
+    /// A copy of `self` with room for `more` entries (and their values' bytes).
+    pub fn copy_with_room(&self, more: usize, more_bytes: usize) -> Fields {
+        let mut text = String::with_capacity(self.text.len() + more_bytes);
+        text.push_str(&self.text);
+        let mut entries = Vec::with_capacity(self.entries.len() + more);
+        entries.extend_from_slice(&self.entries);
+        Fields {
+            text,
+            entries,
+            dead: self.dead,
         }
     }
 
-    /// [`insert`](Self::insert) with an interned name.
-    pub fn insert_shared(&mut self, name: &'static str, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, v)) => *v = value,
-            None => self.0.push((name, value)),
+    /// Empties the fields, keeping their buffers for reuse.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+        self.dead = 0;
+    }
+
+    /// The number of entries (`None` values included).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value of `name`, if present and not `None`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.lookup(name).flatten()
+    }
+
+    /// The entry of `name`: `None` when absent, `Some(None)` for a `None` value.
+    pub fn lookup(&self, name: &str) -> Option<Option<&str>> {
+        let pos = self.position(name)?;
+        Some(self.value(self.entries[pos].1))
+    }
+
+    /// Sets `name`, keeping its position when it exists (Python dict semantics).
+    pub fn insert(&mut self, name: &str, value: Option<&str>) {
+        match self.position(name) {
+            Some(pos) => self.set_at(pos, value),
+            None => self.push(field_name(name), value),
+        }
+    }
+
+    /// [`insert`](Self::insert) with a name interned by [`field_name`] (or
+    /// read from a `Fields`): names are told apart by their pointers.
+    pub(crate) fn insert_shared(&mut self, name: &'static str, value: Option<&str>) {
+        match self.position_interned(name) {
+            Some(pos) => self.set_at(pos, value),
+            None => self.push(name, value),
+        }
+    }
+
+    /// Sets `to` (an interned name) to the value of `from`, if present (no
+    /// copy of the text).
+    pub(crate) fn copy_value(&mut self, from: &str, to: &'static str) {
+        let Some(from) = self.position(from) else {
+            return;
+        };
+        let range = self.entries[from].1;
+        match self.position_interned(to) {
+            Some(pos) => {
+                self.forget(pos);
+                self.entries[pos].1 = range;
+            }
+            None => self.entries.push((to, range)),
+        }
+    }
+
+    fn push(&mut self, name: &'static str, value: Option<&str>) {
+        let range = value.map(|v| self.append(v));
+        self.entries.push((name, range));
+    }
+
+    fn append(&mut self, v: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(v);
+        (start, self.text.len())
+    }
+
+    fn set_at(&mut self, pos: usize, value: Option<&str>) {
+        // Merging a multi-line failure sets mostly the values it already has.
+        if self.value(self.entries[pos].1) == value {
+            return;
+        }
+        self.forget(pos);
+        self.entries[pos].1 = value.map(|v| self.append(v));
+        self.compact_if_wasteful();
+    }
+
+    /// Counts the value at `pos` as dead (it is about to be replaced or dropped).
+    fn forget(&mut self, pos: usize) {
+        if let Some((a, b)) = self.entries[pos].1 {
+            self.dead += b - a;
+        }
+    }
+
+    fn compact_if_wasteful(&mut self) {
+        if self.dead > FIELDS_DEAD_SLACK && self.dead * 2 > self.text.len() {
+            // `dead` can overcount a range two entries shared.
+            let mut text = String::with_capacity(self.text.len().saturating_sub(self.dead));
+            for (_, range) in &mut self.entries {
+                if let Some((a, b)) = *range {
+                    let start = text.len();
+                    text.push_str(&self.text[a..b]);
+                    *range = Some((start, text.len()));
+                }
+            }
+            self.text = text;
+            self.dead = 0;
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let pos = self.0.iter().position(|(k, _)| *k == name)?;
-        self.0.remove(pos).1
+        let pos = self.position(name)?;
+        let value = self.value(self.entries[pos].1).map(String::from);
+        self.remove_at(pos);
+        value
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.0.iter().map(|(k, v)| (*k, v.as_deref()))
+    /// Removes `name`, telling whether its value was set and not empty
+    /// (Python's truthiness of `dict.pop(name, None)`).
+    pub fn remove_is_set(&mut self, name: &str) -> bool {
+        let Some(pos) = self.position(name) else {
+            return false;
+        };
+        let set = matches!(self.entries[pos].1, Some((a, b)) if b > a);
+        self.remove_at(pos);
+        set
+    }
+
+    fn remove_at(&mut self, pos: usize) {
+        self.forget(pos);
+        self.entries.remove(pos);
+        self.compact_if_wasteful();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.entries.iter().map(|(k, v)| (*k, self.value(*v)))
     }
 
     /// The entries with their interned names.
     pub fn iter_shared(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> {
-        self.0.iter().map(|(k, v)| (*k, v.as_deref()))
+        self.entries.iter().map(|(k, v)| (*k, self.value(*v)))
     }
 
-    /// Sets every entry of `other` (later entries win), moving its values.
-    pub fn extend_from(&mut self, other: Fields) {
-        if self.0.is_empty() {
-            *self = other;
+    /// Sets every entry of `other` (later entries win).
+    pub fn extend_from(&mut self, other: &Fields) {
+        if self.entries.is_empty() {
+            // Reuses this one's buffers.
+            self.text.clone_from(&other.text);
+            self.entries.clone_from(&other.entries);
+            self.dead = other.dead;
             return;
         }
-        self.0.reserve(other.0.len());
-        for (k, v) in other.0 {
-            match self.0.iter_mut().find(|(name, _)| *name == k) {
-                Some((_, old)) => *old = v,
-                None => self.0.push((k, v)),
-            }
+        self.entries.reserve(other.entries.len());
+        for (k, v) in other.iter_shared() {
+            self.insert_shared(k, v);
         }
+    }
+}
+
+impl PartialEq for Fields {
+    /// Equal entries in the same order (the string's layout does not count).
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 

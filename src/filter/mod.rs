@@ -10,6 +10,7 @@ pub mod failure;
 pub mod host;
 pub mod lookahead;
 pub mod matcher;
+mod mlfid;
 pub mod pyregex;
 pub mod regex;
 pub mod tags;

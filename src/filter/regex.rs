@@ -62,8 +62,9 @@ pub struct FilterRegex {
     shared_names: Vec<(&'static str, usize)>,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
-    /// `alt_*` groups and the field each one fills in when that is empty.
-    alternates: Vec<(String, String)>,
+    /// `alt_*` groups and the field each one fills in when that is empty
+    /// (interned names).
+    alternates: Vec<(&'static str, &'static str)>,
     /// The pattern in fancy-regex syntax.
     translated: String,
     /// Text every match must contain: lines without it are skipped unsearched.
@@ -210,7 +211,7 @@ impl FilterRegex {
             }
         })?;
         let group_names: Vec<String> = matcher.names().iter().map(|(n, _)| n.clone()).collect();
-        let mut alternates: Vec<(String, String)> = group_names
+        let mut alternates: Vec<(&'static str, &'static str)> = group_names
             .iter()
             .filter_map(|name| {
                 let rest = name.strip_prefix("alt_").filter(|r| !r.is_empty())?;
@@ -221,7 +222,7 @@ impl FilterRegex {
                     }
                     _ => rest,
                 };
-                Some((name.clone(), tags::group_name_of_tag(base)))
+                Some((field_name(name), field_name(&tags::group_name_of_tag(base))))
             })
             .collect();
         alternates.sort();
@@ -288,23 +289,26 @@ impl FilterRegex {
     /// [`groups`](Self::groups) of a match found by [`search_into`](Self::search_into).
     pub fn groups_of(&self, text: &str, spans: &[Span]) -> Fields {
         let mut out = Fields::default();
+        self.groups_into(text, spans, &mut out);
+        out
+    }
+
+    /// [`groups_of`](Self::groups_of) into `out`, which is cleared first
+    /// (a caller reuses its buffers from match to match).
+    pub fn groups_into(&self, text: &str, spans: &[Span], out: &mut Fields) {
+        out.clear();
         for (n, i) in &self.shared_names {
-            let value = spans
-                .get(*i)
-                .copied()
-                .flatten()
-                .map(|(a, b)| text[a..b].to_string());
+            let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+            // fancy-regex takes a name twice: the later group's value wins.
             out.insert_shared(n, value);
         }
         for (alt, base) in &self.alternates {
-            let value = out.get(alt).filter(|v| !v.is_empty()).map(String::from);
-            if let Some(v) = value {
-                if out.get(base).is_none_or(str::is_empty) {
-                    out.insert(base, Some(v));
-                }
+            if out.get(alt).is_some_and(|v| !v.is_empty())
+                && out.get(base).is_none_or(str::is_empty)
+            {
+                out.copy_value(alt, base);
             }
         }
-        out
     }
 
     /// The lines captured by `<SKIPLINES>` tags in a match.
