@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
-use super::failure::{field_name, FailData, Failure, Fields, Stamp, TupleLine};
+use super::failure::{known, FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
 use super::mlfid::MlfidCache;
 use super::regex::{CandidateSet, FilterRegex, Scratch, FAILURE_ID_GROUPS};
@@ -92,8 +92,7 @@ struct LineScratch {
     mlfid: String,
 }
 
-/// Which buffered lines a search of the buffer covered (its groups are in
-/// [`LineScratch::groups`]).
+/// Which buffered lines a search of the buffer covered.
 struct BufferMatch {
     /// The buffered lines the match covers; `None` for all of them (a
     /// single-line buffer, which need not be copied).
@@ -322,19 +321,11 @@ impl Filter {
         }
     }
 
-    /// The groups of the last successful [`search`](Self::search) of a
-    /// failregex on `text` (into `groups`), with the buffered lines it
-    /// covered and those it did not.
-    fn buffer_match(
-        &self,
-        index: usize,
-        text: &str,
-        org: &[TupleLine],
-        groups: &mut Fields,
-    ) -> BufferMatch {
+    /// The buffered lines the last successful [`search`](Self::search) of a
+    /// failregex on `text` covered, and those it did not.
+    fn buffer_match(&self, index: usize, text: &str, org: &[TupleLine]) -> BufferMatch {
         let regex = &self.failregex[index];
         let spans = &self.fail_scratch[index].spans;
-        regex.groups_into(text, spans, groups);
         if org.len() <= 1 {
             return BufferMatch {
                 matched: None,
@@ -485,6 +476,7 @@ impl Filter {
         outcome: &mut LineOutcome,
         s: &mut LineScratch,
     ) {
+        let k = known();
         let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
         let default_kind = if raw_default {
             AddressKind::Raw
@@ -516,9 +508,9 @@ impl Filter {
                 regex.groups_into(&text, &scratch.spans, &mut s.pre);
             }
             s.content.clear();
-            if let Some(content) = s.pre.lookup("content") {
+            if let Some(content) = s.pre.lookup(k.content.as_str()) {
                 s.content.push_str(content.unwrap_or_default());
-                s.pre.remove_is_set("content");
+                s.pre.remove_is_set(k.content);
             }
             if !s.content.is_empty() {
                 // The failregexes see only the content, as the single line of
@@ -553,7 +545,7 @@ impl Filter {
             if !s.candidates[index] || !self.search(RegexRef::Fail(index), &text) {
                 continue;
             }
-            let mut found = self.buffer_match(index, &text, org, &mut s.groups);
+            let mut found = self.buffer_match(index, &text, org);
             if !self.ignoreregex.is_empty()
                 && self
                     .ignore_line(&text, Some(&found), org, outcome)
@@ -581,9 +573,14 @@ impl Filter {
             // The prefregex's groups updated with the failregex's (a dict update).
             s.fields.clear();
             s.fields.extend_from(&s.pre);
-            s.fields.extend_from(&s.groups);
+            self.failregex[index].update_with_groups(
+                &text,
+                &self.fail_scratch[index].spans,
+                &mut s.fields,
+                &mut s.groups,
+            );
             let matched = found.matched.as_deref().unwrap_or(org);
-            let mlfid = match s.fields.get("mlfid") {
+            let mlfid = match s.fields.get_interned(k.mlfid) {
                 Some(m) => {
                     s.mlfid.clear();
                     s.mlfid.push_str(m);
@@ -612,19 +609,20 @@ impl Filter {
             let mut raw = raw_default;
             let mut kind = default_kind;
             let cidr = fail
-                .get("cidr")
+                .fields
+                .get_interned(k.cidr)
                 .filter(|c| !c.is_empty())
                 .and_then(|c| c.parse::<u32>().ok());
-            let mut fid = fail.get("fid");
-            let ip = if let Some(ip) = fail.get("ip4") {
+            let mut fid = fail.fields.get_interned(k.fid);
+            let ip = if let Some(ip) = fail.fields.get_interned(k.ip4) {
                 kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V4);
                 raw = true;
                 Some(ip)
-            } else if let Some(ip) = fail.get("ip6") {
+            } else if let Some(ip) = fail.fields.get_interned(k.ip6) {
                 kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V6);
                 raw = true;
                 Some(ip)
-            } else if let Some(dns) = fail.get("dns") {
+            } else if let Some(dns) = fail.fields.get_interned(k.dns) {
                 Some(dns)
             } else {
                 if fid.is_none() && mlfid.is_none() {
@@ -702,23 +700,25 @@ impl Filter {
         const FORGET: u8 = 2;
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
-        let is_set = |fields: &Fields, name| fields.get(name).is_some_and(|v| !v.is_empty());
+        let k = known();
+        let is_set =
+            |fields: &Fields, name| fields.get_interned(name).is_some_and(|v| !v.is_empty());
         let cached = self.mlfid_cache.take(mlfid, now);
         // How many users the multi-line failure has seen so far.
         let mut users = 0;
         let mut flags = 0u8;
-        if is_set(fields, "mlfgained") {
+        if is_set(fields, k.mlfgained) {
             flags |= GAINED | NOFAIL;
-            if !is_set(fields, "nofail") {
-                fields.copy_value("mlfgained", field_name("nofail"));
+            if !is_set(fields, k.nofail) {
+                fields.copy_value(k.mlfgained, k.nofail);
             }
-        } else if is_set(fields, "nofail") {
+        } else if is_set(fields, k.nofail) {
             flags |= NOFAIL;
         }
-        if fields.remove_is_set("mlfforget") {
+        if fields.remove_is_set(k.mlfforget) {
             flags |= FORGET;
         }
-        let user = fields.get("user").filter(|u| !u.is_empty());
+        let user = fields.get_interned(k.user).filter(|u| !u.is_empty());
         let mut is_cached_entry = false;
         let mut merged = match cached {
             Some(mut shared) => {
@@ -728,10 +728,10 @@ impl Filter {
                     g.add_user(u);
                 }
                 users = g.users.as_ref().map_or(0, BTreeSet::len);
-                if g.fields.remove_is_set("nofail") {
+                if g.fields.remove_is_set(k.nofail) {
                     flags |= CACHED_NOFAIL;
                 }
-                if g.fields.remove_is_set("mlfgained") {
+                if g.fields.remove_is_set(k.mlfgained) {
                     flags |= CACHED_NOFAIL;
                 }
                 if flags & GAINED != 0 {
@@ -773,8 +773,8 @@ impl Filter {
         let m = Arc::make_mut(&mut merged);
         let was_pending = std::mem::take(&mut m.pending);
         if was_pending || users > 1 {
-            m.fields.remove_is_set("nofail");
-            m.fields.remove_is_set("mlfgained");
+            m.fields.remove_is_set(k.nofail);
+            m.fields.remove_is_set(k.mlfgained);
             flags &= !(GAINED | NOFAIL);
         }
         if flags & NOFAIL == 0 {

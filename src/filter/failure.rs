@@ -73,9 +73,7 @@ impl FailData {
     /// fields, which `-o row` shows) on first use, as fail2ban's `_updateUsers`.
     pub fn add_user(&mut self, user: &str) {
         if self.users.is_none() {
-            static USERS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-            let users = USERS.get_or_init(|| field_name("users"));
-            self.fields.insert_shared(users, None);
+            self.fields.insert_shared(known().users, None);
         }
         let users = self.users.get_or_insert_with(BTreeSet::new);
         // A user seen before costs no copy.
@@ -86,7 +84,9 @@ impl FailData {
 
     /// Whether this match says "not a failure" (`<F-NOFAIL>` and friends).
     pub fn is_nofail(&self) -> bool {
-        self.is_set("nofail")
+        self.fields
+            .get_interned(known().nofail)
+            .is_some_and(|v| !v.is_empty())
     }
 }
 
@@ -116,7 +116,7 @@ pub struct Fields {
     /// The values; entries hold their byte ranges. Two entries may share a
     /// range (an `alt_*` group copied to its base).
     text: String,
-    entries: Vec<(&'static str, Option<(usize, usize)>)>,
+    entries: Vec<(FieldName, Option<(usize, usize)>)>,
     /// Bytes of `text` that overwritten or removed values left behind: the
     /// string is rebuilt when they outweigh the rest.
     dead: usize,
@@ -125,18 +125,79 @@ pub struct Fields {
 /// Dead bytes a [`Fields`] keeps before it considers rebuilding its string.
 const FIELDS_DEAD_SLACK: usize = 256;
 
+/// A field name interned by [`field_name`]: names are told apart by their
+/// address, so comparing two costs no look at their text.
+#[derive(Clone, Copy)]
+pub struct FieldName(&'static str);
+
+impl FieldName {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl PartialEq for FieldName {
+    fn eq(&self, other: &FieldName) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for FieldName {}
+
+impl fmt::Debug for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
 /// The process-wide copy of a field name. Names are group names of the
 /// filters read (fail2ban's tags and a filter's own `<F-…>` groups): a
 /// bounded set, each kept once for the life of the process.
-pub fn field_name(name: &str) -> &'static str {
+pub fn field_name(name: &str) -> FieldName {
     static NAMES: std::sync::Mutex<BTreeSet<&'static str>> = std::sync::Mutex::new(BTreeSet::new());
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(n) = names.get(name) {
-        return n;
+        return FieldName(n);
     }
     let n: &'static str = Box::leak(name.into());
     names.insert(n);
-    n
+    FieldName(n)
+}
+
+/// Interned names of the fields the engine reads for every failure: a
+/// lookup by one of these compares pointers, not text.
+pub(crate) struct Known {
+    pub cidr: FieldName,
+    pub content: FieldName,
+    pub dns: FieldName,
+    pub fid: FieldName,
+    pub ip4: FieldName,
+    pub ip6: FieldName,
+    pub mlfforget: FieldName,
+    pub mlfgained: FieldName,
+    pub mlfid: FieldName,
+    pub nofail: FieldName,
+    pub user: FieldName,
+    pub users: FieldName,
+}
+
+/// The [`Known`] names, interned by [`field_name`].
+pub(crate) fn known() -> &'static Known {
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| Known {
+        cidr: field_name("cidr"),
+        content: field_name("content"),
+        dns: field_name("dns"),
+        fid: field_name("fid"),
+        ip4: field_name("ip4"),
+        ip6: field_name("ip6"),
+        mlfforget: field_name("mlfforget"),
+        mlfgained: field_name("mlfgained"),
+        mlfid: field_name("mlfid"),
+        nofail: field_name("nofail"),
+        user: field_name("user"),
+        users: field_name("users"),
+    })
 }
 
 impl Fields {
@@ -145,15 +206,11 @@ impl Fields {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| *k == name)
+        self.entries.iter().position(|(k, _)| k.0 == name)
     }
 
-    /// [`position`](Self::position) of an interned name: every name in a
-    /// `Fields` is interned, so equal names are the same pointer.
-    fn position_interned(&self, name: &'static str) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|(k, _)| std::ptr::eq(*k, name))
+    fn position_interned(&self, name: FieldName) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| *k == name)
     }
 
     /// A copy of `self` with room for `more` entries (and their values' bytes).
@@ -190,6 +247,12 @@ impl Fields {
         self.lookup(name).flatten()
     }
 
+    /// [`get`](Self::get) by an interned name.
+    pub fn get_interned(&self, name: FieldName) -> Option<&str> {
+        let pos = self.position_interned(name)?;
+        self.value(self.entries[pos].1)
+    }
+
     /// The entry of `name`: `None` when absent, `Some(None)` for a `None` value.
     pub fn lookup(&self, name: &str) -> Option<Option<&str>> {
         let pos = self.position(name)?;
@@ -204,19 +267,17 @@ impl Fields {
         }
     }
 
-    /// [`insert`](Self::insert) with a name interned by [`field_name`] (or
-    /// read from a `Fields`): names are told apart by their pointers.
-    pub(crate) fn insert_shared(&mut self, name: &'static str, value: Option<&str>) {
+    /// [`insert`](Self::insert) with an interned name.
+    pub fn insert_shared(&mut self, name: FieldName, value: Option<&str>) {
         match self.position_interned(name) {
             Some(pos) => self.set_at(pos, value),
             None => self.push(name, value),
         }
     }
 
-    /// Sets `to` (an interned name) to the value of `from`, if present (no
-    /// copy of the text).
-    pub(crate) fn copy_value(&mut self, from: &str, to: &'static str) {
-        let Some(from) = self.position(from) else {
+    /// Sets `to` to the value of `from`, if present (no copy of the text).
+    pub fn copy_value(&mut self, from: FieldName, to: FieldName) {
+        let Some(from) = self.position_interned(from) else {
             return;
         };
         let range = self.entries[from].1;
@@ -229,7 +290,7 @@ impl Fields {
         }
     }
 
-    fn push(&mut self, name: &'static str, value: Option<&str>) {
+    fn push(&mut self, name: FieldName, value: Option<&str>) {
         let range = value.map(|v| self.append(v));
         self.entries.push((name, range));
     }
@@ -283,8 +344,8 @@ impl Fields {
 
     /// Removes `name`, telling whether its value was set and not empty
     /// (Python's truthiness of `dict.pop(name, None)`).
-    pub fn remove_is_set(&mut self, name: &str) -> bool {
-        let Some(pos) = self.position(name) else {
+    pub fn remove_is_set(&mut self, name: FieldName) -> bool {
+        let Some(pos) = self.position_interned(name) else {
             return false;
         };
         let set = matches!(self.entries[pos].1, Some((a, b)) if b > a);
@@ -299,11 +360,11 @@ impl Fields {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
-        self.entries.iter().map(|(k, v)| (*k, self.value(*v)))
+        self.entries.iter().map(|(k, v)| (k.0, self.value(*v)))
     }
 
     /// The entries with their interned names.
-    pub fn iter_shared(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> {
+    pub fn iter_shared(&self) -> impl Iterator<Item = (FieldName, Option<&str>)> {
         self.entries.iter().map(|(k, v)| (*k, self.value(*v)))
     }
 

@@ -17,5 +17,5 @@ pub mod tags;
 
 pub use builder::{apply_command, FilterBuilder, FilterConfigError};
 pub use engine::{Clock, Filter, LineOutcome, MatchOptions};
-pub use failure::{FailData, Failure, Fields, Stamp, TupleLine};
+pub use failure::{field_name, FailData, Failure, FieldName, Fields, Stamp, TupleLine};
 pub mod tool;

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use fancy_regex::Regex as Compiled;
 
-use super::failure::{field_name, Fields};
+use super::failure::{field_name, FieldName, Fields};
 use super::lookahead;
 use super::matcher::Matcher;
 pub use super::matcher::{Group, Groups, Scratch, SearchAbandoned, Span};
@@ -59,12 +59,12 @@ pub struct FilterRegex {
     matcher: Matcher,
     group_names: Vec<String>,
     /// Group names (shared by every match's fields) and numbers.
-    shared_names: Vec<(&'static str, usize)>,
+    shared_names: Vec<(FieldName, usize)>,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty
     /// (interned names).
-    alternates: Vec<(&'static str, &'static str)>,
+    alternates: Vec<(FieldName, FieldName)>,
     /// The pattern in fancy-regex syntax.
     translated: String,
     /// Text every match must contain: lines without it are skipped unsearched.
@@ -211,7 +211,7 @@ impl FilterRegex {
             }
         })?;
         let group_names: Vec<String> = matcher.names().iter().map(|(n, _)| n.clone()).collect();
-        let mut alternates: Vec<(&'static str, &'static str)> = group_names
+        let mut alternates: Vec<(FieldName, FieldName)> = group_names
             .iter()
             .filter_map(|name| {
                 let rest = name.strip_prefix("alt_").filter(|r| !r.is_empty())?;
@@ -225,7 +225,7 @@ impl FilterRegex {
                 Some((field_name(name), field_name(&tags::group_name_of_tag(base))))
             })
             .collect();
-        alternates.sort();
+        alternates.sort_by_key(|(alt, _)| alt.as_str());
         // `skiplines0`, `skiplines1`… in that order.
         let skiplines = (0..)
             .map_while(|n| matcher.group_index(&format!("skiplines{n}")))
@@ -300,14 +300,36 @@ impl FilterRegex {
         for (n, i) in &self.shared_names {
             let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
             // fancy-regex takes a name twice: the later group's value wins.
-            out.insert_shared(n, value);
+            out.insert_shared(*n, value);
         }
         for (alt, base) in &self.alternates {
-            if out.get(alt).is_some_and(|v| !v.is_empty())
-                && out.get(base).is_none_or(str::is_empty)
+            if out.get_interned(*alt).is_some_and(|v| !v.is_empty())
+                && out.get_interned(*base).is_none_or(str::is_empty)
             {
-                out.copy_value(alt, base);
+                out.copy_value(*alt, *base);
             }
+        }
+    }
+
+    /// Updates `out` with the groups of a match (a Python dict update), as
+    /// `out.extend_from(&self.groups_of(text, spans))` does; `scratch` holds
+    /// the groups on their own when an `alt_*` group needs them.
+    pub fn update_with_groups(
+        &self,
+        text: &str,
+        spans: &[Span],
+        out: &mut Fields,
+        scratch: &mut Fields,
+    ) {
+        if !self.alternates.is_empty() {
+            // An `alt_*` group looks at this regex's groups only.
+            self.groups_into(text, spans, scratch);
+            out.extend_from(scratch);
+            return;
+        }
+        for (n, i) in &self.shared_names {
+            let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+            out.insert_shared(*n, value);
         }
     }
 
