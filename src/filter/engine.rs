@@ -115,8 +115,9 @@ pub struct Filter {
     fail_scratch: Vec<Scratch>,
     ignore_scratch: Vec<Scratch>,
     set_scratch: Vec<bool>,
-    /// Buffers each line's search reuses.
-    line_scratch: LineScratch,
+    /// Buffers each line's search reuses (boxed: taken out and put back
+    /// for every line).
+    line_scratch: Option<Box<LineScratch>>,
     pub options: MatchOptions,
     pub clock: Clock,
     /// Whether the line comes from a log already read to its end once
@@ -150,7 +151,7 @@ impl Filter {
             fail_scratch: failregex.iter().map(FilterRegex::scratch).collect(),
             ignore_scratch: ignoreregex.iter().map(FilterRegex::scratch).collect(),
             set_scratch: Vec::new(),
-            line_scratch: LineScratch::default(),
+            line_scratch: None,
             prefregex,
             failregex,
             ignoreregex,
@@ -452,7 +453,10 @@ impl Filter {
         t
     }
 
-    /// fail2ban's `findFailure` on the buffered lines `org`.
+    /// fail2ban's `findFailure` on the buffered lines `org`. Kept out of
+    /// line: profiles show the filter's work (outside date detection) as
+    /// this function.
+    #[inline(never)]
     fn failures_in(
         &mut self,
         org: &[TupleLine],
@@ -461,9 +465,9 @@ impl Filter {
         real_now: f64,
         outcome: &mut LineOutcome,
     ) {
-        let mut scratch = std::mem::take(&mut self.line_scratch);
+        let mut scratch = self.line_scratch.take().unwrap_or_default();
         self.failures_with(org, date, no_date, real_now, outcome, &mut scratch);
-        self.line_scratch = scratch;
+        self.line_scratch = Some(scratch);
     }
 
     /// [`failures_in`](Self::failures_in) with the filter's line buffers.
@@ -753,21 +757,29 @@ impl Filter {
                 shared
             }
             None => {
-                let mut fail = FailData {
-                    // With room for the users entry (`add_user`).
-                    fields: fields.copy_with_room(1, 0),
-                    ..FailData::default()
+                // The merged data is stored by the caller (`is_cached_entry`).
+                // A new entry takes the buffers of the one it evicts when no
+                // failure holds that one any more.
+                let evicted = if flags & FORGET == 0 {
+                    self.mlfid_cache.reserve(mlfid, now)
+                } else {
+                    None
                 };
+                let mut data = evicted
+                    .filter(|old| Arc::strong_count(old) == 1)
+                    .unwrap_or_default();
+                let fail = Arc::make_mut(&mut data);
+                fail.clear();
+                // With room for the users entry (`add_user`).
+                fail.fields.copy_from(fields, 1);
                 if flags & FORGET == 0 {
                     if let Some(u) = user {
                         fail.add_user(u);
                     }
                     users = fail.users.as_ref().map_or(0, BTreeSet::len);
-                    // The merged data is stored by the caller (`is_cached_entry`).
-                    self.mlfid_cache.reserve(mlfid, now);
                     is_cached_entry = true;
                 }
-                Arc::new(fail)
+                data
             }
         };
         let m = Arc::make_mut(&mut merged);
@@ -778,12 +790,16 @@ impl Filter {
             flags &= !(GAINED | NOFAIL);
         }
         if flags & NOFAIL == 0 {
-            let mut all = std::mem::take(&mut m.nofail_matches);
-            all.append(&mut m.matches);
-            if flags & GAINED == 0 {
-                all.extend(matched.iter().map(TupleLine::full));
+            // matches = nofail_matches + matches (+ this match), in the
+            // buffer `matches` already has when there is nothing before it.
+            if !m.nofail_matches.is_empty() {
+                let mut all = std::mem::take(&mut m.nofail_matches);
+                all.append(&mut m.matches);
+                m.matches = all;
             }
-            m.matches = all;
+            if flags & GAINED == 0 {
+                m.matches.extend(matched.iter().map(TupleLine::full));
+            }
         } else if flags & (NOFAIL | FORGET) == NOFAIL {
             m.nofail_matches.extend(matched.iter().map(TupleLine::full));
         }

@@ -59,6 +59,25 @@ pub struct FailData {
 }
 
 impl FailData {
+    /// Empties the data, keeping the buffers of its fields and matches.
+    pub fn clear(&mut self) {
+        // Every field named: a new one must be cleared here too.
+        let FailData {
+            fields,
+            matches,
+            users,
+            ip,
+            nofail_matches,
+            pending,
+        } = self;
+        fields.clear();
+        matches.clear();
+        *users = None;
+        *ip = None;
+        nofail_matches.clear();
+        *pending = false;
+    }
+
     /// A captured field.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.get(name)
@@ -213,17 +232,16 @@ impl Fields {
         self.entries.iter().position(|(k, _)| *k == name)
     }
 
-    /// A copy of `self` with room for `more` entries (and their values' bytes).
-    pub fn copy_with_room(&self, more: usize, more_bytes: usize) -> Fields {
-        let mut text = String::with_capacity(self.text.len() + more_bytes);
-        text.push_str(&self.text);
-        let mut entries = Vec::with_capacity(self.entries.len() + more);
-        entries.extend_from_slice(&self.entries);
-        Fields {
-            text,
-            entries,
-            dead: self.dead,
-        }
+    /// Makes `self` a copy of `other`, with room for `more` entries, in
+    /// the buffers `self` has (exactly sized when it has none).
+    pub fn copy_from(&mut self, other: &Fields, more: usize) {
+        self.text.clear();
+        self.text.reserve_exact(other.text.len());
+        self.text.push_str(&other.text);
+        self.entries.clear();
+        self.entries.reserve_exact(other.entries.len() + more);
+        self.entries.extend_from_slice(&other.entries);
+        self.dead = other.dead;
     }
 
     /// Empties the fields, keeping their buffers for reuse.
@@ -270,6 +288,15 @@ impl Fields {
     /// [`insert`](Self::insert) with an interned name.
     pub fn insert_shared(&mut self, name: FieldName, value: Option<&str>) {
         match self.position_interned(name) {
+            Some(pos) => self.set_at(pos, value),
+            None => self.push(name, value),
+        }
+    }
+
+    /// [`insert_shared`](Self::insert_shared) for a caller that knows
+    /// `name` is not among the entries after the first `first`.
+    pub(crate) fn insert_among(&mut self, first: usize, name: FieldName, value: Option<&str>) {
+        match self.entries[..first].iter().position(|(k, _)| *k == name) {
             Some(pos) => self.set_at(pos, value),
             None => self.push(name, value),
         }

@@ -35,19 +35,21 @@ impl MlfidCache {
 
     /// Makes an entry for `key` (evicting the oldest when full), its data to
     /// be stored with [`update_if_present`](Self::update_if_present).
-    pub(crate) fn reserve(&mut self, key: &str, now: f64) {
+    /// Returns the evicted entry's data, whose buffers the caller may reuse.
+    pub(crate) fn reserve(&mut self, key: &str, now: f64) -> Option<Arc<FailData>> {
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.1 = None;
-            return;
+            return entry.1.take();
         }
+        let mut evicted = None;
         if self.entries.len() >= MLFID_CACHE_SIZE {
             if let Some(oldest) = self.order.pop_front() {
-                self.entries.remove(&oldest);
+                evicted = self.entries.remove(&oldest).and_then(|(_, data)| data);
             }
         }
         let key: Arc<str> = Arc::from(key);
         self.order.push_back(key.clone());
         self.entries.insert(key, (now, None));
+        evicted
     }
 
     pub(crate) fn update_if_present(&mut self, key: &str, data: &Arc<FailData>) {
@@ -133,11 +135,15 @@ mod tests {
         c.update_if_present("old", &data("u"));
         assert!(c.take("old", 301.0).is_none());
         assert!(c.take("old", 0.0).is_none(), "an expired entry is removed");
-        for i in 0..=MLFID_CACHE_SIZE {
+        for i in 0..MLFID_CACHE_SIZE {
             c.reserve(&format!("k{i}"), 0.0);
         }
+        c.update_if_present("k0", &data("first"));
+        let evicted = c.reserve("new", 0.0).expect("the oldest entry's data");
+        assert!(evicted.users.as_ref().is_some_and(|u| u.contains("first")));
         assert!(c.take("k0", 0.0).is_none());
         assert!(c.take("k1", 0.0).is_some());
+        assert!(c.take("new", 0.0).is_some());
         assert_eq!(c.entries.len(), MLFID_CACHE_SIZE);
         c.unset("k1");
         assert!(c.take("k1", 0.0).is_none());

@@ -60,6 +60,8 @@ pub struct FilterRegex {
     group_names: Vec<String>,
     /// Group names (shared by every match's fields) and numbers.
     shared_names: Vec<(FieldName, usize)>,
+    /// Whether no name is taken by two groups (fancy-regex allows that).
+    distinct_names: bool,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
     /// `alt_*` groups and the field each one fills in when that is empty
@@ -232,15 +234,20 @@ impl FilterRegex {
             .collect();
         let required = required_literal(&expanded)
             .map(|lit| memchr::memmem::Finder::new(lit.as_bytes()).into_owned());
-        let shared_names = matcher
+        let shared_names: Vec<(FieldName, usize)> = matcher
             .names()
             .iter()
             .map(|(n, i)| (field_name(n), *i))
             .collect();
+        let distinct_names = shared_names
+            .iter()
+            .enumerate()
+            .all(|(i, (n, _))| shared_names[..i].iter().all(|(m, _)| m != n));
         Ok(FilterRegex {
             expanded,
             translated,
             shared_names,
+            distinct_names,
             matcher,
             group_names,
             alternates,
@@ -325,6 +332,15 @@ impl FilterRegex {
             // An `alt_*` group looks at this regex's groups only.
             self.groups_into(text, spans, scratch);
             out.extend_from(scratch);
+            return;
+        }
+        if self.distinct_names {
+            // A name can only be among the entries `out` had already.
+            let had = out.len();
+            for (n, i) in &self.shared_names {
+                let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+                out.insert_among(had, *n, value);
+            }
             return;
         }
         for (n, i) in &self.shared_names {
