@@ -126,6 +126,9 @@ pub struct Filter {
     buffer: Vec<TupleLine>,
     /// The last line of a single-line filter, whose strings the next line reuses.
     spare: Vec<TupleLine>,
+    /// The data of a failure that its caller gave back (a reused outcome)
+    /// and nothing else holds: the next failure without mlfid reuses it.
+    spare_data: Option<Arc<FailData>>,
     last_date: Option<Stamp>,
     last_time_text: String,
     mlfid_cache: MlfidCache,
@@ -164,6 +167,7 @@ impl Filter {
             in_operation: false,
             buffer: Vec::new(),
             spare: Vec::new(),
+            spare_data: None,
             last_date: None,
             last_time_text: String::new(),
             mlfid_cache: MlfidCache::default(),
@@ -209,6 +213,11 @@ impl Filter {
     pub fn process_line_into(&mut self, line: &str, outcome: &mut LineOutcome) {
         // Before the search: the last line's failures give back their hold
         // on the mlfid cache's data, which this line may update.
+        for f in outcome.failures.drain(..) {
+            if self.spare_data.is_none() && Arc::strong_count(&f.data) == 1 {
+                self.spare_data = Some(f.data);
+            }
+        }
         outcome.clear();
         if self.dates.is_empty() {
             self.dates.add_default_templates(&self.defaults, false);
@@ -604,11 +613,9 @@ impl Filter {
                 }
                 merged
             } else {
-                Arc::new(FailData {
-                    fields: s.fields.clone(),
-                    matches: matched.iter().map(TupleLine::full).collect(),
-                    ..FailData::default()
-                })
+                let mut data = self.spare_data.take().unwrap_or_default();
+                Arc::make_mut(&mut data).refill(&s.fields, matched);
+                data
             };
             let mut raw = raw_default;
             let mut kind = default_kind;

@@ -32,6 +32,15 @@ impl TupleLine {
         s
     }
 
+    /// [`full`](Self::full) into `out`, which is cleared first.
+    pub fn full_into(&self, out: &mut String) {
+        out.clear();
+        out.reserve(self.before.len() + self.date.len() + self.after.len());
+        out.push_str(&self.before);
+        out.push_str(&self.date);
+        out.push_str(&self.after);
+    }
+
     /// The whole line as it was read.
     pub fn full(&self) -> String {
         let mut s = String::with_capacity(self.before.len() + self.date.len() + self.after.len());
@@ -72,6 +81,31 @@ impl FailData {
         } = self;
         fields.clear();
         matches.clear();
+        *users = None;
+        *ip = None;
+        nofail_matches.clear();
+        *pending = false;
+    }
+
+    /// Makes this the data of a new failure with `fields` and the
+    /// `matched` lines, in the buffers it has (strings of its matches too).
+    pub fn refill(&mut self, fields: &Fields, matched: &[TupleLine]) {
+        let FailData {
+            fields: own,
+            matches,
+            users,
+            ip,
+            nofail_matches,
+            pending,
+        } = self;
+        own.copy_from(fields, 0);
+        matches.truncate(matched.len());
+        for (i, line) in matched.iter().enumerate() {
+            match matches.get_mut(i) {
+                Some(m) => line.full_into(m),
+                None => matches.push(line.full()),
+            }
+        }
         *users = None;
         *ip = None;
         nofail_matches.clear();
