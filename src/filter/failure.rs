@@ -485,3 +485,108 @@ impl fmt::Display for Stamp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_keep_python_dict_order_and_values() {
+        let mut f = Fields::default();
+        f.insert("a", Some("1"));
+        f.insert("b", None);
+        f.insert("c", Some(""));
+        f.insert("a", Some("one"));
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [("a", Some("one")), ("b", None), ("c", Some(""))]
+        );
+        assert_eq!(f.lookup("b"), Some(None));
+        assert_eq!(f.lookup("x"), None);
+        assert!(
+            !f.remove_is_set(field_name("c")),
+            "an empty value is not set"
+        );
+        assert!(f.remove_is_set(field_name("a")));
+        assert_eq!(f.iter().collect::<Vec<_>>(), [("b", None)]);
+        assert_eq!(f.remove("b"), None);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn fields_update_copy_and_compare_by_entries() {
+        let mut a = Fields::default();
+        a.insert("mlfid", Some("m"));
+        a.insert("user", Some("u"));
+        let mut b = Fields::default();
+        b.insert("user", None);
+        b.insert("ip4", Some("192.0.2.1"));
+        a.extend_from(&b);
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [
+                ("mlfid", Some("m")),
+                ("user", None),
+                ("ip4", Some("192.0.2.1"))
+            ]
+        );
+        a.copy_value(field_name("ip4"), field_name("host"));
+        a.copy_value(field_name("absent"), field_name("mlfid"));
+        assert_eq!(a.get("host"), Some("192.0.2.1"));
+        assert_eq!(a.get("mlfid"), Some("m"));
+        // Equal entries are equal fields, whatever their strings hold.
+        let mut c = Fields::default();
+        c.copy_from(&a, 1);
+        assert_eq!(c, a);
+        c.insert("user", Some("x"));
+        c.insert("user", None);
+        assert_eq!(c, a);
+        c.insert("user", Some("x"));
+        assert_ne!(c, a);
+    }
+
+    #[test]
+    fn fields_rebuild_their_string_when_mostly_dead() {
+        let mut f = Fields::default();
+        f.insert("keep", Some("k"));
+        f.insert("alias", Some("shared"));
+        f.copy_value(field_name("alias"), field_name("other"));
+        for i in 0..1000 {
+            f.insert("v", Some(&format!("value number {i}")));
+        }
+        assert!(f.text.len() < 4 * FIELDS_DEAD_SLACK, "{}", f.text.len());
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [
+                ("keep", Some("k")),
+                ("alias", Some("shared")),
+                ("other", Some("shared")),
+                ("v", Some("value number 999")),
+            ]
+        );
+    }
+
+    #[test]
+    fn refill_reuses_a_data_as_a_new_failure() {
+        let mut old = FailData::default();
+        old.fields.insert("user", Some("old"));
+        old.add_user("old");
+        old.ip = Some("192.0.2.9".into());
+        old.matches = vec!["a".into(), "b".into()];
+        old.pending = true;
+        let mut fields = Fields::default();
+        fields.insert("ip4", Some("192.0.2.1"));
+        let line = TupleLine {
+            before: "x ".into(),
+            date: "Jan  1".into(),
+            after: " y".into(),
+        };
+        old.refill(&fields, std::slice::from_ref(&line));
+        let fresh = FailData {
+            fields,
+            matches: vec!["x Jan  1 y".into()],
+            ..FailData::default()
+        };
+        assert_eq!(old, fresh);
+    }
+}

@@ -11,12 +11,14 @@ use super::failure::FailData;
 const MLFID_CACHE_SIZE: usize = 100;
 const MLFID_CACHE_SECONDS: f64 = 300.0;
 
+/// When an entry was made, and its data (`None` while the engine merges a
+/// line into it).
+type Entry = (f64, Option<Arc<FailData>>);
+
 /// Multi-line failure data kept per mlfid.
 #[derive(Default)]
 pub(crate) struct MlfidCache {
-    /// When each entry was made, and its data (`None` while the engine
-    /// merges a line into it).
-    entries: HashMap<Arc<str>, (f64, Option<Arc<FailData>>), BuildHasherDefault<KeyHasher>>,
+    entries: HashMap<Arc<str>, Entry, BuildHasherDefault<KeyHasher>>,
     /// Keys in insertion order, for evicting the oldest entry.
     order: VecDeque<Arc<str>>,
 }
