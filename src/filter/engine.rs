@@ -84,7 +84,8 @@ struct LineScratch {
     pre: Fields,
     /// The prefregex's `content`, which the failregexes search.
     content: String,
-    /// The groups of the failregex that matched.
+    /// The groups of the failregex that matched, when they are needed on
+    /// their own (see [`FilterRegex::update_with_groups`]).
     groups: Fields,
     /// A failure's fields: `pre` updated with `groups`.
     fields: Fields,

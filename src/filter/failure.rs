@@ -90,15 +90,9 @@ impl FailData {
     /// Makes this the data of a new failure with `fields` and the
     /// `matched` lines, in the buffers it has (strings of its matches too).
     pub fn refill(&mut self, fields: &Fields, matched: &[TupleLine]) {
-        let FailData {
-            fields: own,
-            matches,
-            users,
-            ip,
-            nofail_matches,
-            pending,
-        } = self;
-        own.copy_from(fields, 0);
+        let mut matches = std::mem::take(&mut self.matches);
+        self.clear();
+        self.fields.copy_from(fields, 0);
         matches.truncate(matched.len());
         for (i, line) in matched.iter().enumerate() {
             match matches.get_mut(i) {
@@ -106,10 +100,7 @@ impl FailData {
                 None => matches.push(line.full()),
             }
         }
-        *users = None;
-        *ip = None;
-        nofail_matches.clear();
-        *pending = false;
+        self.matches = matches;
     }
 
     /// A captured field.
