@@ -130,3 +130,33 @@ fn multibyte_text_at_match_boundaries_is_handled() {
     assert_eq!(found[0].id.as_deref(), Some("192.0.2.9"));
     assert_eq!(found[0].data.matches.len(), 2);
 }
+
+/// A caller reusing one outcome for every line (as fail2ban-regex does) gets
+/// the failures a fresh outcome per line gets: data given back is reused
+/// only when nothing else holds it.
+#[test]
+fn a_reused_outcome_finds_the_same_failures() {
+    let mut b = FilterBuilder::new();
+    b.prefregex(r"^\s*\S+ app\[\d+\]: conn <F-MLFID>\d+</F-MLFID> <F-CONTENT>.+</F-CONTENT>$")
+        .add_failregex(r"^open from <ADDR>$")
+        .add_failregex(r"^user <F-USER>\S+</F-USER> bad password$")
+        .add_failregex(r"^user <F-USER>\S+</F-USER> <F-NOFAIL>logged in</F-NOFAIL>$")
+        .add_failregex(r"^closed<F-MLFFORGET>$</F-MLFFORGET>$");
+    let mut plain = FilterBuilder::new();
+    plain
+        .add_failregex(r"conn <F-ID>\d+</F-ID> user <F-USER>\S+</F-USER> bad password")
+        .add_failregex(r"(?:open from|rejected for) <ADDR>$");
+    for builder in [&b, &plain] {
+        let mut fresh = out_mode(builder);
+        let mut reusing = out_mode(builder);
+        let mut outcome = ferroban::filter::LineOutcome::default();
+        let mut found = 0;
+        for line in CONN_LOG.iter().chain(CONN_LOG) {
+            let want = format!("{:?}", fresh.process_line(line).failures);
+            reusing.process_line_into(line, &mut outcome);
+            assert_eq!(format!("{:?}", outcome.failures), want, "{line}");
+            found += outcome.failures.len();
+        }
+        assert!(found >= 4, "{found}");
+    }
+}

@@ -5,13 +5,14 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::clock::{self, CivilTime};
 use super::date::{DateDetector, DefaultTemplates};
-use super::failure::{FailData, Failure, Fields, Stamp, TupleLine};
+use super::failure::{known, FailData, Failure, Fields, Stamp, TupleLine};
 use super::host::{self, AddressKind};
+use super::mlfid::MlfidCache;
 use super::regex::{CandidateSet, FilterRegex, Scratch, FAILURE_ID_GROUPS};
 
 /// Where "now" comes from: the system clock, or a fixed time (tests).
@@ -64,64 +65,40 @@ pub struct LineOutcome {
     pub prefregex_matched: bool,
 }
 
-/// What a search of the buffer found: the groups and which buffered lines it covered.
-struct BufferMatch {
+impl LineOutcome {
+    /// Empties the outcome, keeping its buffers for the next line.
+    pub fn clear(&mut self) {
+        self.failures.clear();
+        self.ignored_by.clear();
+        self.prefregex_matched = false;
+    }
+}
+
+/// Buffers [`Filter::failures_in`] reuses from line to line (taken out of
+/// the filter while it runs).
+#[derive(Default)]
+struct LineScratch {
+    /// Which failregexes can match the current text.
+    candidates: Vec<bool>,
+    /// The prefregex's groups.
+    pre: Fields,
+    /// The prefregex's `content`, which the failregexes search.
+    content: String,
+    /// The groups of the failregex that matched, when they are needed on
+    /// their own (see [`FilterRegex::update_with_groups`]).
     groups: Fields,
+    /// A failure's fields: `pre` updated with `groups`.
+    fields: Fields,
+    /// The multi-line failure id of the current failure.
+    mlfid: String,
+}
+
+/// Which buffered lines a search of the buffer covered.
+struct BufferMatch {
     /// The buffered lines the match covers; `None` for all of them (a
     /// single-line buffer, which need not be copied).
     matched: Option<Vec<TupleLine>>,
     unmatched: Vec<TupleLine>,
-}
-
-/// Multi-line failure data kept per mlfid (fail2ban keeps 100 entries for 5 minutes).
-#[derive(Default)]
-struct MlfidCache {
-    entries: HashMap<Arc<str>, (f64, FailData)>,
-    /// Keys in insertion order, for evicting the oldest entry.
-    order: VecDeque<Arc<str>>,
-}
-
-const MLFID_CACHE_SIZE: usize = 100;
-const MLFID_CACHE_SECONDS: f64 = 300.0;
-
-impl MlfidCache {
-    /// The entry for `key`, moved out: the caller stores the merged data
-    /// back with `update_if_present` (or unsets the key).
-    fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let (set_at, data) = self.entries.get_mut(key)?;
-        if now - *set_at > MLFID_CACHE_SECONDS {
-            self.unset(key);
-            return None;
-        }
-        Some(std::mem::take(data))
-    }
-
-    fn set(&mut self, key: &str, data: FailData, now: f64) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.1 = data;
-            return;
-        }
-        if self.entries.len() >= MLFID_CACHE_SIZE {
-            if let Some(oldest) = self.order.pop_front() {
-                self.entries.remove(&oldest);
-            }
-        }
-        let key: Arc<str> = Arc::from(key);
-        self.order.push_back(key.clone());
-        self.entries.insert(key, (now, data));
-    }
-
-    fn update_if_present(&mut self, key: &str, data: &FailData) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.1 = data.clone();
-        }
-    }
-
-    fn unset(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() {
-            self.order.retain(|k| &**k != key);
-        }
-    }
 }
 
 /// A configured filter for one jail. Build it with [`FilterBuilder`](super::FilterBuilder).
@@ -138,8 +115,10 @@ pub struct Filter {
     pref_scratch: Option<Scratch>,
     fail_scratch: Vec<Scratch>,
     ignore_scratch: Vec<Scratch>,
-    candidates: Vec<bool>,
     set_scratch: Vec<bool>,
+    /// Buffers each line's search reuses (boxed: taken out and put back
+    /// for every line).
+    line_scratch: Option<Box<LineScratch>>,
     pub options: MatchOptions,
     pub clock: Clock,
     /// Whether the line comes from a log already read to its end once
@@ -148,6 +127,9 @@ pub struct Filter {
     buffer: Vec<TupleLine>,
     /// The last line of a single-line filter, whose strings the next line reuses.
     spare: Vec<TupleLine>,
+    /// The data of a failure that its caller gave back (a reused outcome)
+    /// and nothing else holds: the next failure without mlfid reuses it.
+    spare_data: Option<Arc<FailData>>,
     last_date: Option<Stamp>,
     last_time_text: String,
     mlfid_cache: MlfidCache,
@@ -172,8 +154,8 @@ impl Filter {
             pref_scratch: prefregex.as_ref().map(FilterRegex::scratch),
             fail_scratch: failregex.iter().map(FilterRegex::scratch).collect(),
             ignore_scratch: ignoreregex.iter().map(FilterRegex::scratch).collect(),
-            candidates: Vec::new(),
             set_scratch: Vec::new(),
+            line_scratch: None,
             prefregex,
             failregex,
             ignoreregex,
@@ -186,6 +168,7 @@ impl Filter {
             in_operation: false,
             buffer: Vec::new(),
             spare: Vec::new(),
+            spare_data: None,
             last_date: None,
             last_time_text: String::new(),
             mlfid_cache: MlfidCache::default(),
@@ -221,6 +204,22 @@ impl Filter {
 
     /// Processes one line (without its line terminator), finding its date.
     pub fn process_line(&mut self, line: &str) -> LineOutcome {
+        let mut outcome = LineOutcome::default();
+        self.process_line_into(line, &mut outcome);
+        outcome
+    }
+
+    /// [`process_line`](Self::process_line) into `outcome`, which is
+    /// cleared first (a caller reuses its buffers from line to line).
+    pub fn process_line_into(&mut self, line: &str, outcome: &mut LineOutcome) {
+        // Before the search: the last line's failures give back their hold
+        // on the mlfid cache's data, which this line may update.
+        for f in outcome.failures.drain(..) {
+            if self.spare_data.is_none() && Arc::strong_count(&f.data) == 1 {
+                self.spare_data = Some(f.data);
+            }
+        }
+        outcome.clear();
         if self.dates.is_empty() {
             self.dates.add_default_templates(&self.defaults, false);
         }
@@ -280,14 +279,16 @@ impl Filter {
                 date = Some(Stamp::Float(now));
             }
         }
-        self.find_failure(tuple, date, no_date, real_now)
+        self.find_failure(tuple, date, no_date, real_now, outcome);
     }
 
     /// Processes a line whose date is already known (journal entries).
     pub fn process_dated_line(&mut self, tuple: TupleLine, date: Stamp) -> LineOutcome {
         self.last_time_text.clone_from(&tuple.date);
         self.last_date = Some(date);
-        self.find_failure(tuple, Some(date), false, clock::now_seconds())
+        let mut outcome = LineOutcome::default();
+        self.find_failure(tuple, Some(date), false, clock::now_seconds(), &mut outcome);
+        outcome
     }
 
     fn buffer_text(&self, lines: &[TupleLine]) -> String {
@@ -331,15 +332,13 @@ impl Filter {
         }
     }
 
-    /// The groups of the last successful [`search`](Self::search) of a
-    /// failregex on `text`, with the buffered lines it covered and those it did not.
+    /// The buffered lines the last successful [`search`](Self::search) of a
+    /// failregex on `text` covered, and those it did not.
     fn buffer_match(&self, index: usize, text: &str, org: &[TupleLine]) -> BufferMatch {
         let regex = &self.failregex[index];
         let spans = &self.fail_scratch[index].spans;
-        let groups = regex.groups_of(text, spans);
         if org.len() <= 1 {
             return BufferMatch {
-                groups,
                 matched: None,
                 unmatched: Vec::new(),
             };
@@ -383,7 +382,6 @@ impl Filter {
         }
         unmatched.extend_from_slice(&org[count2..]);
         BufferMatch {
-            groups,
             matched: Some(matched),
             unmatched,
         }
@@ -428,8 +426,8 @@ impl Filter {
         date: Option<Stamp>,
         no_date: bool,
         real_now: f64,
-    ) -> LineOutcome {
-        let mut outcome = LineOutcome::default();
+        outcome: &mut LineOutcome,
+    ) {
         if self.maxlines > 1 {
             self.buffer.push(tuple);
             if self.buffer.len() > self.maxlines {
@@ -437,7 +435,7 @@ impl Filter {
                 self.buffer.drain(..excess);
             }
             let org = self.buffer.clone();
-            self.failures_in(&org, date, no_date, real_now, &mut outcome);
+            self.failures_in(&org, date, no_date, real_now, outcome);
         } else {
             // A single-line buffer is only read: the line is kept aside
             // instead, and the next line reuses it and its strings.
@@ -445,10 +443,9 @@ impl Filter {
             let mut org = std::mem::take(&mut self.spare);
             org.clear();
             org.push(tuple);
-            self.failures_in(&org, date, no_date, real_now, &mut outcome);
+            self.failures_in(&org, date, no_date, real_now, outcome);
             self.spare = org;
         }
-        outcome
     }
 
     /// A line split around its date, in the strings of the last line when
@@ -466,7 +463,10 @@ impl Filter {
         t
     }
 
-    /// fail2ban's `findFailure` on the buffered lines `org`.
+    /// fail2ban's `findFailure` on the buffered lines `org`. Kept out of
+    /// line: profiles show the filter's work (outside date detection) as
+    /// this function.
+    #[inline(never)]
     fn failures_in(
         &mut self,
         org: &[TupleLine],
@@ -475,6 +475,22 @@ impl Filter {
         real_now: f64,
         outcome: &mut LineOutcome,
     ) {
+        let mut scratch = self.line_scratch.take().unwrap_or_default();
+        self.failures_with(org, date, no_date, real_now, outcome, &mut scratch);
+        self.line_scratch = Some(scratch);
+    }
+
+    /// [`failures_in`](Self::failures_in) with the filter's line buffers.
+    fn failures_with(
+        &mut self,
+        org: &[TupleLine],
+        date: Option<Stamp>,
+        no_date: bool,
+        real_now: f64,
+        outcome: &mut LineOutcome,
+        s: &mut LineScratch,
+    ) {
+        let k = known();
         let raw_default = self.use_dns == "raw" || self.options.return_raw_host;
         let default_kind = if raw_default {
             AddressKind::Raw
@@ -495,7 +511,7 @@ impl Filter {
             return;
         }
 
-        let mut pre_groups = Fields::default();
+        s.pre.clear();
         if self.prefregex.is_some() {
             if !self.search(RegexRef::Pref, &text) {
                 return;
@@ -503,22 +519,26 @@ impl Filter {
             outcome.prefregex_matched = true;
             if let Some((regex, scratch)) = self.prefregex.as_ref().zip(self.pref_scratch.as_ref())
             {
-                pre_groups = regex.groups_of(&text, &scratch.spans);
+                regex.groups_into(&text, &scratch.spans, &mut s.pre);
             }
-            if let Some(content) = pre_groups.remove("content").filter(|c| !c.is_empty()) {
+            s.content.clear();
+            if let Some(content) = s.pre.lookup(k.content.as_str()) {
+                s.content.push_str(content.unwrap_or_default());
+                s.pre.remove_is_set(k.content);
+            }
+            if !s.content.is_empty() {
                 // The failregexes see only the content, as the single line of
                 // the buffer (a multi-line buffer's text ends in a newline).
                 if self.maxlines > 1 {
-                    self.buffer = vec![TupleLine::undated(&content)];
+                    self.buffer = vec![TupleLine::undated(&s.content)];
                     text = Cow::Owned(self.buffer_text(&self.buffer));
                 } else {
-                    text = Cow::Owned(content);
+                    text = Cow::Borrowed(&s.content);
                 }
             }
         }
 
-        // Which failregexes can match the current text (buffers reused per line).
-        let mut may_match = std::mem::take(&mut self.candidates);
+        // Which failregexes can match the current text.
         let mut may_match_valid = false;
         // Set when the buffer changed and the text must be made from it again.
         let mut stale = false;
@@ -529,11 +549,14 @@ impl Filter {
                 may_match_valid = false;
             }
             if !may_match_valid {
-                self.fail_candidates
-                    .candidates_into(&text, &mut self.set_scratch, &mut may_match);
+                self.fail_candidates.candidates_into(
+                    &text,
+                    &mut self.set_scratch,
+                    &mut s.candidates,
+                );
                 may_match_valid = true;
             }
-            if !may_match[index] || !self.search(RegexRef::Fail(index), &text) {
+            if !s.candidates[index] || !self.search(RegexRef::Fail(index), &text) {
                 continue;
             }
             let mut found = self.buffer_match(index, &text, org);
@@ -561,57 +584,61 @@ impl Filter {
                 self.buffer = std::mem::take(&mut found.unmatched);
                 stale = true;
             }
-            let mut fail = FailData {
-                fields: pre_groups.clone(),
-                ..FailData::default()
+            // The prefregex's groups updated with the failregex's (a dict update).
+            s.fields.clear();
+            s.fields.extend_from(&s.pre);
+            self.failregex[index].update_with_groups(
+                &text,
+                &self.fail_scratch[index].spans,
+                &mut s.fields,
+                &mut s.groups,
+            );
+            let matched = found.matched.as_deref().unwrap_or(org);
+            let mlfid = match s.fields.get_interned(k.mlfid) {
+                Some(m) => {
+                    s.mlfid.clear();
+                    s.mlfid.push_str(m);
+                    Some(s.mlfid.as_str())
+                }
+                None => None,
             };
-            fail.fields.extend_from(found.groups);
-            let mlfid = fail.get("mlfid").map(String::from);
             let mut keep_cached = false;
-            if let Some(mlfid) = &mlfid {
-                let matched = found.matched.as_deref().unwrap_or(org);
-                let (merged, cached) = self.merge_failure(mlfid, fail, matched, real_now);
-                fail = merged;
+            let mut fail = if let Some(mlfid) = mlfid {
+                let (merged, cached) = self.merge_failure(mlfid, &mut s.fields, matched, real_now);
                 keep_cached = cached;
-                if fail.is_nofail() && !check_all {
+                if merged.is_nofail() && !check_all {
                     if keep_cached {
-                        self.mlfid_cache.update_if_present(mlfid, &fail);
+                        self.mlfid_cache.update_if_present(mlfid, &merged);
                     }
                     return;
                 }
+                merged
             } else {
-                fail.matches.extend(
-                    found
-                        .matched
-                        .as_deref()
-                        .unwrap_or(org)
-                        .iter()
-                        .map(TupleLine::full),
-                );
-            }
-            let mut fid = fail.get("fid").map(String::from);
+                let mut data = self.spare_data.take().unwrap_or_default();
+                Arc::make_mut(&mut data).refill(&s.fields, matched);
+                data
+            };
             let mut raw = raw_default;
             let mut kind = default_kind;
             let cidr = fail
-                .get("cidr")
+                .fields
+                .get_interned(k.cidr)
                 .filter(|c| !c.is_empty())
                 .and_then(|c| c.parse::<u32>().ok());
-            let ip = if let Some(ip) = fail.get("ip4") {
+            let mut fid = fail.fields.get_interned(k.fid);
+            let ip = if let Some(ip) = fail.fields.get_interned(k.ip4) {
                 kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V4);
                 raw = true;
-                Some(ip.to_string())
-            } else if let Some(ip) = fail.get("ip6") {
+                Some(ip)
+            } else if let Some(ip) = fail.fields.get_interned(k.ip6) {
                 kind = cidr.map(AddressKind::Prefix).unwrap_or(AddressKind::V6);
                 raw = true;
-                Some(ip.to_string())
-            } else if let Some(dns) = fail.get("dns") {
-                Some(dns.to_string())
+                Some(ip)
+            } else if let Some(dns) = fail.fields.get_interned(k.dns) {
+                Some(dns)
             } else {
                 if fid.is_none() && mlfid.is_none() {
-                    fid = FAILURE_ID_GROUPS
-                        .iter()
-                        .find_map(|g| fail.get(g))
-                        .map(String::from);
+                    fid = FAILURE_ID_GROUPS.iter().find_map(|g| fail.get(g));
                     if fid.is_none() {
                         log::error!(
                             "No group found in {text:?} using {:?}",
@@ -621,106 +648,102 @@ impl Filter {
                     }
                 }
                 raw = true;
-                fid.clone()
+                fid
             };
-            let ids: Vec<Option<String>> = match ip {
-                None => {
-                    fail.pending = true;
-                    if keep_cached {
-                        if let Some(m) = &mlfid {
-                            self.mlfid_cache.update_if_present(m, &fail);
-                        }
-                    }
-                    if !self.options.check_all_regex && self.options.ignore_pending {
-                        return;
-                    }
-                    vec![None]
-                }
+            // The ids (and the host, when the id is something else), made
+            // while the data is only read.
+            let (ids, host) = match ip {
+                None => (Ids::Pending, None),
                 Some(ip) if raw => match fid {
-                    Some(f) if f != ip => {
-                        fail.ip = Some(host::normalize(&ip, kind));
-                        vec![Some(host::normalize(&f, default_kind))]
-                    }
-                    _ => vec![Some(host::normalize(&ip, kind))],
+                    Some(f) if f != ip => (
+                        Ids::One(host::normalize(f, default_kind)),
+                        Some(host::normalize(ip, kind)),
+                    ),
+                    _ => (Ids::One(host::normalize(ip, kind)), None),
                 },
-                Some(ip) => host::text_to_ips(&ip, &self.use_dns)
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
+                Some(ip) => (Ids::Many(host::text_to_ips(ip, &self.use_dns)), None),
             };
-            if keep_cached {
-                if let Some(m) = &mlfid {
-                    self.mlfid_cache.update_if_present(m, &fail);
+            if let Some(h) = host {
+                Arc::make_mut(&mut fail).ip = Some(h);
+            }
+            if let Ids::Pending = ids {
+                Arc::make_mut(&mut fail).pending = true;
+                if !check_all && self.options.ignore_pending {
+                    if let Some(m) = mlfid.filter(|_| keep_cached) {
+                        self.mlfid_cache.update_if_present(m, &fail);
+                    }
+                    return;
                 }
             }
-            let last = ids.len().saturating_sub(1);
-            let mut fail = Some(fail);
-            for (n, id) in ids.into_iter().enumerate() {
-                // The last failure takes the data, the others a copy.
-                let data = if n == last {
-                    fail.take().unwrap_or_default()
-                } else {
-                    fail.clone().unwrap_or_default()
-                };
-                outcome.failures.push(Failure {
-                    regex_index: index,
-                    id,
-                    time: date,
-                    data,
-                });
+            if let Some(m) = mlfid.filter(|_| keep_cached) {
+                self.mlfid_cache.update_if_present(m, &fail);
             }
-            if !self.options.check_all_regex {
+            let failure = |id, data| Failure {
+                regex_index: index,
+                id,
+                time: date,
+                data,
+            };
+            match ids {
+                Ids::Pending => outcome.failures.push(failure(None, fail)),
+                Ids::One(id) => outcome.failures.push(failure(Some(id), fail)),
+                Ids::Many(ids) => outcome.failures.extend(
+                    ids.into_iter()
+                        .map(|id| failure(Some(id), Arc::clone(&fail))),
+                ),
+            }
+            if !check_all {
                 break;
             }
         }
-        self.candidates = may_match;
     }
 
-    /// fail2ban's `_mergeFailure`: combines this match with what earlier lines
-    /// of the same multi-line failure id said. Returns the merged data and
-    /// whether it is (still) the cached entry for `mlfid`.
+    /// fail2ban's `_mergeFailure`: combines this match's `fields` with what
+    /// earlier lines of the same multi-line failure id said. Returns the
+    /// merged data and whether it is (still) the cached entry for `mlfid`.
     fn merge_failure(
         &mut self,
         mlfid: &str,
-        mut fail: FailData,
+        fields: &mut Fields,
         matched: &[TupleLine],
         now: f64,
-    ) -> (FailData, bool) {
+    ) -> (Arc<FailData>, bool) {
         const NOFAIL: u8 = 1;
         const FORGET: u8 = 2;
         const CACHED_NOFAIL: u8 = 4;
         const GAINED: u8 = 8;
+        let k = known();
+        let is_set =
+            |fields: &Fields, name| fields.get_interned(name).is_some_and(|v| !v.is_empty());
         let cached = self.mlfid_cache.take(mlfid, now);
         // How many users the multi-line failure has seen so far.
         let mut users = 0;
         let mut flags = 0u8;
-        if fail.is_set("mlfgained") {
+        if is_set(fields, k.mlfgained) {
             flags |= GAINED | NOFAIL;
-            if !fail.is_set("nofail") {
-                let gained = fail.fields.get("mlfgained").map(String::from);
-                fail.fields.insert("nofail", gained);
+            if !is_set(fields, k.nofail) {
+                fields.copy_value(k.mlfgained, k.nofail);
             }
-        } else if fail.is_set("nofail") {
+        } else if is_set(fields, k.nofail) {
             flags |= NOFAIL;
         }
-        if fail
-            .fields
-            .remove("mlfforget")
-            .is_some_and(|v| !v.is_empty())
-        {
+        if fields.remove_is_set(k.mlfforget) {
             flags |= FORGET;
         }
+        let user = fields.get_interned(k.user).filter(|u| !u.is_empty());
         let mut is_cached_entry = false;
         let mut merged = match cached {
-            Some(mut g) => {
-                if let Some(u) = fail.get("user").filter(|u| !u.is_empty()) {
+            Some(mut shared) => {
+                // Copied only if a failure of an earlier line still holds it.
+                let g = Arc::make_mut(&mut shared);
+                if let Some(u) = user {
                     g.add_user(u);
                 }
                 users = g.users.as_ref().map_or(0, BTreeSet::len);
-                if g.fields.remove("nofail").is_some_and(|v| !v.is_empty()) {
+                if g.fields.remove_is_set(k.nofail) {
                     flags |= CACHED_NOFAIL;
                 }
-                if g.fields.remove("mlfgained").is_some_and(|v| !v.is_empty()) {
+                if g.fields.remove_is_set(k.mlfgained) {
                     flags |= CACHED_NOFAIL;
                 }
                 if flags & GAINED != 0 {
@@ -729,9 +752,9 @@ impl Filter {
                 if flags & CACHED_NOFAIL == 0 && !g.pending {
                     g.matches.clear();
                 }
-                for (k, v) in fail.fields.iter_shared() {
+                for (k, v) in fields.iter_shared() {
                     if let Some(v) = v {
-                        g.fields.insert_shared(k, Some(v.to_string()));
+                        g.fields.insert_shared(k, Some(v));
                     }
                 }
                 if flags & FORGET != 0 {
@@ -739,43 +762,68 @@ impl Filter {
                 } else {
                     is_cached_entry = true;
                 }
-                g
+                shared
             }
             None => {
+                // The merged data is stored by the caller (`is_cached_entry`).
+                // A new entry takes the buffers of the one it evicts when no
+                // failure holds that one any more.
+                let evicted = if flags & FORGET == 0 {
+                    self.mlfid_cache.reserve(mlfid, now)
+                } else {
+                    None
+                };
+                let mut data = evicted
+                    .filter(|old| Arc::strong_count(old) == 1)
+                    .unwrap_or_default();
+                let fail = Arc::make_mut(&mut data);
+                fail.clear();
+                // With room for the users entry (`add_user`).
+                fail.fields.copy_from(fields, 1);
                 if flags & FORGET == 0 {
-                    if let Some(u) = fail.get("user").filter(|u| !u.is_empty()).map(String::from) {
-                        fail.add_user(&u);
+                    if let Some(u) = user {
+                        fail.add_user(u);
                     }
                     users = fail.users.as_ref().map_or(0, BTreeSet::len);
-                    // The merged data is stored below (`is_cached_entry`).
-                    self.mlfid_cache.set(mlfid, FailData::default(), now);
                     is_cached_entry = true;
                 }
-                fail
+                data
             }
         };
-        let was_pending = std::mem::take(&mut merged.pending);
+        let m = Arc::make_mut(&mut merged);
+        let was_pending = std::mem::take(&mut m.pending);
         if was_pending || users > 1 {
-            merged.fields.remove("nofail");
-            merged.fields.remove("mlfgained");
+            m.fields.remove_is_set(k.nofail);
+            m.fields.remove_is_set(k.mlfgained);
             flags &= !(GAINED | NOFAIL);
         }
         if flags & NOFAIL == 0 {
-            let mut m = std::mem::take(&mut merged.nofail_matches);
-            m.append(&mut merged.matches);
-            if flags & GAINED == 0 {
-                m.extend(matched.iter().map(TupleLine::full));
+            // matches = nofail_matches + matches (+ this match), in the
+            // buffer `matches` already has when there is nothing before it.
+            if !m.nofail_matches.is_empty() {
+                let mut all = std::mem::take(&mut m.nofail_matches);
+                all.append(&mut m.matches);
+                m.matches = all;
             }
-            merged.matches = m;
+            if flags & GAINED == 0 {
+                m.matches.extend(matched.iter().map(TupleLine::full));
+            }
         } else if flags & (NOFAIL | FORGET) == NOFAIL {
-            merged
-                .nofail_matches
-                .extend(matched.iter().map(TupleLine::full));
+            m.nofail_matches.extend(matched.iter().map(TupleLine::full));
         }
         // The caller stores the data in the cache once it is final
         // (fail2ban's cache holds the very dict the failure carries on with).
         (merged, is_cached_entry)
     }
+}
+
+/// The failure ids of one match.
+enum Ids {
+    /// A multi-line failure still waiting for its host.
+    Pending,
+    One(String),
+    /// A host name's addresses.
+    Many(Vec<String>),
 }
 
 #[derive(Clone, Copy)]

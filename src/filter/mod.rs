@@ -11,11 +11,12 @@ pub mod failure;
 pub mod host;
 pub mod lookahead;
 pub mod matcher;
+mod mlfid;
 pub mod pyregex;
 pub mod regex;
 pub mod tags;
 
 pub use builder::{apply_command, FilterBuilder, FilterConfigError};
 pub use engine::{Clock, Filter, LineOutcome, MatchOptions};
-pub use failure::{FailData, Failure, Fields, Stamp, TupleLine};
+pub use failure::{field_name, FailData, Failure, FieldName, Fields, Stamp, TupleLine};
 pub mod tool;

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use fancy_regex::Regex as Compiled;
 
-use super::failure::{field_name, Fields};
+use super::failure::{field_name, FieldName, Fields};
 use super::lookahead;
 use super::matcher::Matcher;
 pub use super::matcher::{Group, Groups, Scratch, SearchAbandoned, Span};
@@ -59,11 +59,14 @@ pub struct FilterRegex {
     matcher: Matcher,
     group_names: Vec<String>,
     /// Group names (shared by every match's fields) and numbers.
-    shared_names: Vec<(&'static str, usize)>,
+    shared_names: Vec<(FieldName, usize)>,
+    /// Whether no name is taken by two groups (fancy-regex allows that).
+    distinct_names: bool,
     /// Numbers of the `skiplines*` groups.
     skiplines: Vec<usize>,
-    /// `alt_*` groups and the field each one fills in when that is empty.
-    alternates: Vec<(String, String)>,
+    /// `alt_*` groups and the field each one fills in when that is empty
+    /// (interned names).
+    alternates: Vec<(FieldName, FieldName)>,
     /// The pattern in fancy-regex syntax.
     translated: String,
     /// Text every match must contain: lines without it are skipped unsearched.
@@ -210,7 +213,7 @@ impl FilterRegex {
             }
         })?;
         let group_names: Vec<String> = matcher.names().iter().map(|(n, _)| n.clone()).collect();
-        let mut alternates: Vec<(String, String)> = group_names
+        let mut alternates: Vec<(FieldName, FieldName)> = group_names
             .iter()
             .filter_map(|name| {
                 let rest = name.strip_prefix("alt_").filter(|r| !r.is_empty())?;
@@ -221,25 +224,30 @@ impl FilterRegex {
                     }
                     _ => rest,
                 };
-                Some((name.clone(), tags::group_name_of_tag(base)))
+                Some((field_name(name), field_name(&tags::group_name_of_tag(base))))
             })
             .collect();
-        alternates.sort();
+        alternates.sort_by_key(|(alt, _)| alt.as_str());
         // `skiplines0`, `skiplines1`… in that order.
         let skiplines = (0..)
             .map_while(|n| matcher.group_index(&format!("skiplines{n}")))
             .collect();
         let required = required_literal(&expanded)
             .map(|lit| memchr::memmem::Finder::new(lit.as_bytes()).into_owned());
-        let shared_names = matcher
+        let shared_names: Vec<(FieldName, usize)> = matcher
             .names()
             .iter()
             .map(|(n, i)| (field_name(n), *i))
             .collect();
+        let distinct_names = shared_names
+            .iter()
+            .enumerate()
+            .all(|(i, (n, _))| shared_names[..i].iter().all(|(m, _)| m != n));
         Ok(FilterRegex {
             expanded,
             translated,
             shared_names,
+            distinct_names,
             matcher,
             group_names,
             alternates,
@@ -288,23 +296,57 @@ impl FilterRegex {
     /// [`groups`](Self::groups) of a match found by [`search_into`](Self::search_into).
     pub fn groups_of(&self, text: &str, spans: &[Span]) -> Fields {
         let mut out = Fields::default();
+        self.groups_into(text, spans, &mut out);
+        out
+    }
+
+    /// [`groups_of`](Self::groups_of) into `out`, which is cleared first
+    /// (a caller reuses its buffers from match to match).
+    pub fn groups_into(&self, text: &str, spans: &[Span], out: &mut Fields) {
+        out.clear();
         for (n, i) in &self.shared_names {
-            let value = spans
-                .get(*i)
-                .copied()
-                .flatten()
-                .map(|(a, b)| text[a..b].to_string());
-            out.insert_shared(n, value);
+            let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+            // fancy-regex takes a name twice: the later group's value wins.
+            out.insert_shared(*n, value);
         }
         for (alt, base) in &self.alternates {
-            let value = out.get(alt).filter(|v| !v.is_empty()).map(String::from);
-            if let Some(v) = value {
-                if out.get(base).is_none_or(str::is_empty) {
-                    out.insert(base, Some(v));
-                }
+            if out.get_interned(*alt).is_some_and(|v| !v.is_empty())
+                && out.get_interned(*base).is_none_or(str::is_empty)
+            {
+                out.copy_value(*alt, *base);
             }
         }
-        out
+    }
+
+    /// Updates `out` with the groups of a match (a Python dict update), as
+    /// `out.extend_from(&self.groups_of(text, spans))` does; `scratch` holds
+    /// the groups on their own when an `alt_*` group needs them.
+    pub fn update_with_groups(
+        &self,
+        text: &str,
+        spans: &[Span],
+        out: &mut Fields,
+        scratch: &mut Fields,
+    ) {
+        if !self.alternates.is_empty() {
+            // An `alt_*` group looks at this regex's groups only.
+            self.groups_into(text, spans, scratch);
+            out.extend_from(scratch);
+            return;
+        }
+        if self.distinct_names {
+            // A name can only be among the entries `out` had already.
+            let had = out.len();
+            for (n, i) in &self.shared_names {
+                let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+                out.insert_among(had, *n, value);
+            }
+            return;
+        }
+        for (n, i) in &self.shared_names {
+            let value = spans.get(*i).copied().flatten().map(|(a, b)| &text[a..b]);
+            out.insert_shared(*n, value);
+        }
     }
 
     /// The lines captured by `<SKIPLINES>` tags in a match.

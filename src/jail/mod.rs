@@ -12,7 +12,7 @@ pub mod status;
 use crate::action::{BanInfo, JailActions};
 use crate::ban::{Added, BanManager, BanTicket};
 use crate::failure::{FailManager, Failure};
-use crate::filter::{Filter, FilterBuilder};
+use crate::filter::{Filter, FilterBuilder, LineOutcome};
 use crate::logging::notice;
 use crate::stream::Value;
 use ignore::IgnoreList;
@@ -51,6 +51,8 @@ pub struct Jail {
     pub bans: BanManager,
     pub actions: JailActions,
     engine: Option<Filter>,
+    /// The last line's outcome, whose buffers the next line reuses.
+    outcome: LineOutcome,
     odd_time_warned_until: f64,
     /// Lines read and lines that gave a failure (whatever their time), for
     /// the warning about a filter that matches nothing.
@@ -113,6 +115,7 @@ impl Jail {
             bans: BanManager::new(600),
             actions: JailActions::new(name),
             engine: None,
+            outcome: LineOutcome::default(),
             odd_time_warned_until: 0.0,
             lines_read: 0,
             lines_matched: 0,
@@ -213,15 +216,24 @@ impl Jail {
         if self.idle {
             return;
         }
-        let name = self.name.clone();
-        let Some(engine) = self.engine() else { return };
+        let mut outcome = std::mem::take(&mut self.outcome);
+        let Some(engine) = self.engine() else {
+            self.outcome = outcome;
+            return;
+        };
         engine.in_operation = in_operation;
-        let outcome = engine.process_line(line);
+        engine.process_line_into(line, &mut outcome);
+        self.count_failures(&outcome, line, now, in_operation);
+        self.outcome = outcome;
+    }
+
+    /// Counts the failures one line gave, banning what became due.
+    fn count_failures(&mut self, outcome: &LineOutcome, line: &str, now: f64, in_operation: bool) {
         self.lines_read += 1;
         if !outcome.failures.is_empty() {
             self.lines_matched += 1;
         }
-        for f in outcome.failures {
+        for f in &outcome.failures {
             let Some(id) = f.id.clone() else { continue };
             let ip = f.data.ip.clone().unwrap_or_else(|| id.clone());
             if self.is_ignored(&ip) {
@@ -237,7 +249,7 @@ impl Jail {
                 continue;
             }
             time = time.min(now);
-            log::info!(target: "fail2ban.filter", "[{name}] Found {ip} - {}", time_str(time));
+            log::info!(target: "fail2ban.filter", "[{}] Found {ip} - {}", self.name, time_str(time));
             let data = f
                 .data
                 .fields

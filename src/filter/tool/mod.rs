@@ -7,7 +7,7 @@ pub mod out;
 use std::io::{self, BufRead, Write};
 
 use super::engine::{Filter, LineOutcome};
-use super::failure::Failure;
+use super::failure::TupleLine;
 
 /// What fail2ban-regex's options ask of the report.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +63,8 @@ pub struct RegexTool<W: Write> {
     prefregex_matched: usize,
     out: W,
     elapsed: Option<f64>,
+    /// The last line's outcome, whose buffers the next line reuses.
+    outcome: LineOutcome,
 }
 
 impl<W: Write> RegexTool<W> {
@@ -82,6 +84,7 @@ impl<W: Write> RegexTool<W> {
             prefregex_matched: 0,
             out,
             elapsed: None,
+            outcome: LineOutcome::default(),
         }
     }
 
@@ -137,22 +140,36 @@ impl<W: Write> RegexTool<W> {
             Vec::new()
         };
         let full_buffer = before.len() >= self.filter.maxlines();
-        let outcome: LineOutcome = self.filter.process_line(line);
-        let mut failures: Vec<Failure> = Vec::new();
+        let mut outcome = std::mem::take(&mut self.outcome);
+        self.filter.process_line_into(line, &mut outcome);
+        let result = self.count_outcome(line, &mut outcome, &before, full_buffer);
+        self.outcome = outcome;
+        result
+    }
+
+    /// Counts what the filter found on `line` (`before`: the buffer before it).
+    fn count_outcome(
+        &mut self,
+        line: &str,
+        outcome: &mut LineOutcome,
+        before: &[TupleLine],
+        full_buffer: bool,
+    ) -> io::Result<()> {
         let mut is_ignored = false;
-        for f in outcome.failures {
+        for f in &outcome.failures {
             if self.options.out.is_none() {
                 self.failregex[f.regex_index].hits += 1;
             }
             if f.data.is_nofail() {
                 is_ignored = true;
-            } else {
-                failures.push(f);
             }
         }
-        if let Some(fmt) = self.options.out.clone() {
+        // The failures proper: the not-failures only count as ignored.
+        outcome.failures.retain(|f| !f.data.is_nofail());
+        let failures = &outcome.failures;
+        if let Some(fmt) = &self.options.out {
             if !failures.is_empty() {
-                out::write_failures(&mut self.out, &fmt, &failures)?;
+                out::write_failures(&mut self.out, fmt, failures)?;
             }
             return Ok(());
         }
