@@ -473,8 +473,8 @@ impl Compiler {
     }
 }
 
-/// The ASCII bytes of a class.
-fn ascii_set(class: &Class) -> u128 {
+/// The ASCII bytes of a class (also the date templates' programs').
+pub(crate) fn ascii_set(class: &Class) -> u128 {
     let mut set = 0u128;
     let mut add = |lo: u32, hi: u32| {
         for b in lo..=hi.min(127) {

@@ -28,8 +28,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
+use crate::filter::backtrack::ascii_set;
 use crate::filter::matcher::{self, Span};
 
 /// Steps (nodes run) one search may take before it gives up.
@@ -321,21 +322,6 @@ impl Compiler {
             }
         }
     }
-}
-
-/// The ASCII bytes of a class.
-fn ascii_set(class: &Class) -> u128 {
-    let mut set = 0u128;
-    let mut add = |lo: u32, hi: u32| {
-        for b in lo..=hi.min(127) {
-            set |= 1u128 << b;
-        }
-    };
-    match class {
-        Class::Unicode(c) => c.iter().for_each(|r| add(r.start() as u32, r.end() as u32)),
-        Class::Bytes(c) => c.iter().for_each(|r| add(r.start() as u32, r.end() as u32)),
-    }
-    set
 }
 
 /// What the first stage tells about each instruction.
