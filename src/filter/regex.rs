@@ -479,14 +479,14 @@ impl CandidateSet {
             _ => u64::MAX,
         };
         out.extend((0..self.slot.len()).map(|i| starting >> i & 1 != 0));
-        // The set pays for itself only when it can rule out three regexes or more.
+        // The set pays for itself only when it can rule out four regexes or more.
         let in_set = self
             .slot
             .iter()
             .zip(out.iter())
             .filter(|(s, may)| s.is_some() && **may)
             .count();
-        let set = match in_set >= 3 {
+        let set = match in_set >= 4 {
             true => self.set.as_ref().and_then(|s| s.get()),
             false => None,
         };
