@@ -273,7 +273,8 @@ pub enum Outcome {
     /// A match ending at this byte; the spans are filled.
     Match(usize),
     NoMatch,
-    /// The text is not ASCII, or the memo would be too large: ask the crate.
+    /// The program cannot answer for this text (not ASCII where it looks,
+    /// or past the program's limits): ask the `regex` crate.
     Undecided,
 }
 

@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::filter::backtrack::ascii_set;
+/// What a search found; `Undecided` also when the step budget ran out.
+pub(crate) use crate::filter::backtrack::Outcome;
 use crate::filter::matcher::{self, Span};
 
 /// Steps (nodes run) one search may take before it gives up.
@@ -206,17 +208,6 @@ pub(crate) struct Program {
     /// Most bytes a path consumes (each step reads at least one whole
     /// character in the Unicode program).
     max_len: usize,
-}
-
-/// What a search found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// A match ending at this byte; the spans are filled.
-    Match(usize),
-    NoMatch,
-    /// The program cannot answer for this text (not ASCII where it looks,
-    /// or the step budget ran out): ask the `regex` crate.
-    Undecided,
 }
 
 /// A construct the program does not handle.
