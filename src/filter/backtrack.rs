@@ -489,6 +489,14 @@ pub(crate) fn ascii_set(class: &Class) -> u128 {
     set
 }
 
+/// `pattern` read as the `regex` crate reads it by default.
+pub(crate) fn parse(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
 /// The last literal of two bytes or more that every match of `hir` contains.
 fn last_required_literal(hir: &Hir) -> Option<Vec<u8>> {
     match hir.kind() {
@@ -617,11 +625,7 @@ impl Program {
     /// something the program does not handle (see the module comment). The
     /// program answers for ASCII texts only.
     pub fn new(pattern: &str) -> Option<Program> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .build()
-            .parse(pattern)
-            .ok()?;
-        Program::from_hir(&super::matcher::ascii_only(&hir))
+        Program::from_hir(&super::matcher::ascii_only(&parse(pattern)?))
     }
 
     /// The program for `hir`, whose classes and word boundaries are ASCII.

@@ -289,19 +289,12 @@ fn fancy_at(
 struct Ascii(Arc<meta::Regex>);
 
 impl Ascii {
-    fn new(pattern: &str) -> Option<Ascii> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .build()
-            .parse(pattern)
-            .ok()?;
-        Ascii::from_hir(&hir)
-    }
-
-    fn from_hir(hir: &Hir) -> Option<Ascii> {
-        meta::Builder::new()
-            .build_from_hir(&ascii_only(hir))
-            .ok()
-            .map(|r| Ascii(Arc::new(r)))
+    /// The ASCII program of `pattern`, with the ASCII HIR it was built
+    /// from (for the [`backtrack::Program`], so the pattern is parsed once).
+    fn new(pattern: &str) -> Option<(Ascii, Hir)> {
+        let hir = ascii_only(&backtrack::parse(pattern)?);
+        let regex = meta::Builder::new().build_from_hir(&hir).ok()?;
+        Some((Ascii(Arc::new(regex)), hir))
     }
 
     /// Searches an ASCII `text` from `start`, filling `spans`.
@@ -442,7 +435,7 @@ impl Matcher {
         // The regex crate reads the pattern: an ASCII program now, the full
         // Unicode one when a text that is not ASCII comes (most logs have
         // none; the Unicode classes are most of the memory and start-up time).
-        if let Some(ascii) = Ascii::new(pattern) {
+        if let Some((ascii, ascii_hir)) = Ascii::new(pattern) {
             let info = ascii.0.group_info();
             let groups = info.group_len(regex_automata::PatternID::ZERO);
             let names = (0..groups)
@@ -460,7 +453,7 @@ impl Matcher {
                         compiled: OnceLock::new(),
                     }),
                     ascii,
-                    program: backtrack::Program::new(pattern)
+                    program: backtrack::Program::from_hir(&ascii_hir)
                         .filter(|p| p.groups() == groups)
                         .map(Arc::new),
                 },
@@ -1005,9 +998,10 @@ fn build_alt(
         });
     }
     let head_pattern = format!("{flags}{}", items[..cut].concat());
-    let head = meta::Builder::new().build(&head_pattern).ok()?;
+    let head_hir = backtrack::parse(&head_pattern)?;
+    let head = meta::Builder::new().build_from_hir(&head_hir).ok()?;
     let info = head.group_info();
-    let head_program = backtrack::Program::new(&head_pattern)
+    let head_program = backtrack::Program::from_hir(&ascii_only(&head_hir))
         .filter(|p| p.groups() == info.group_len(regex_automata::PatternID::ZERO));
     let head_groups = map_names(
         names,

@@ -561,11 +561,7 @@ impl Program {
     /// unbounded matcher reads it) with `groups` capture groups, or `None`
     /// when it is not provably equivalent (see the module comment).
     pub(crate) fn new(pattern: &str, groups: usize) -> Option<Program> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .build()
-            .parse(pattern)
-            .ok()?;
-        let hir = matcher::ascii_only(&hir);
+        let hir = matcher::ascii_only(&crate::filter::backtrack::parse(pattern)?);
         let props = hir.properties();
         // Every match starts at 0: searching from there alone is the
         // crate's leftmost search.
