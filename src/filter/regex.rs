@@ -478,7 +478,10 @@ impl CandidateSet {
             (Some(starts), None) => starts[128],
             _ => u64::MAX,
         };
-        out.extend((0..self.slot.len()).map(|i| starting >> i & 1 != 0));
+        // Past 64 regexes there is no table: every one is a candidate.
+        out.extend(
+            (0..self.slot.len()).map(|i| starting.checked_shr(i as u32).is_none_or(|s| s & 1 != 0)),
+        );
         // The set pays for itself only when it can rule out four regexes or more.
         let in_set = self
             .slot
@@ -506,6 +509,27 @@ impl CandidateSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_come_from_the_first_byte_table_then_the_set_past_64_regexes_too() {
+        let many: Vec<FilterRegex> = (0..70)
+            .map(|i| {
+                FilterRegex::new(&format!(r"^x{i} from <F-ID>\S+</F-ID>$"), "yes", false).unwrap()
+            })
+            .collect();
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        CandidateSet::new(&many).candidates_into("y1 from 1.2.3.4", &mut scratch, &mut out);
+        // No first-byte table past 64 regexes: the set decides alone.
+        assert_eq!(out, vec![false; 70]);
+        CandidateSet::new(&many).candidates_into("x1 from 1.2.3.4", &mut scratch, &mut out);
+        let kept: Vec<usize> = (0..70).filter(|&i| out[i]).collect();
+        assert_eq!(kept, vec![1]);
+        let few = &many[..3];
+        CandidateSet::new(few).candidates_into("y1 from 1.2.3.4", &mut scratch, &mut out);
+        assert_eq!(out, vec![false; 3]);
+        CandidateSet::new(few).candidates_into("x1 from 1.2.3.4", &mut scratch, &mut out);
+        assert_eq!(out, vec![true; 3]);
+    }
 
     #[test]
     fn host_groups_are_found() {
