@@ -122,12 +122,24 @@ impl Follow {
         self
     }
 
+    /// Whether the rest can match from a position before byte `b`.
+    #[inline]
+    fn admits_byte(&self, b: u8) -> bool {
+        self.empty_anywhere || (self.bytes >> b) & 1 != 0
+    }
+
+    /// Whether the rest can match at the end of the text.
+    #[inline]
+    fn admits_end(&self) -> bool {
+        self.empty_anywhere || self.empty_at_end
+    }
+
     /// Whether the rest can match from `pos` of `hay` (a superset).
     #[inline]
     fn admits(&self, hay: &[u8], pos: usize) -> bool {
         match hay.get(pos) {
-            Some(&b) => self.empty_anywhere || (self.bytes >> b) & 1 != 0,
-            None => self.empty_anywhere || self.empty_at_end,
+            Some(&b) => self.admits_byte(b),
+            None => self.admits_end(),
         }
     }
 
@@ -146,7 +158,7 @@ impl Follow {
         if bytes.len() <= SHORT_RUN {
             return bytes
                 .iter()
-                .rposition(|&b| self.empty_anywhere || (self.bytes >> b) & 1 != 0)
+                .rposition(|&b| self.admits_byte(b))
                 .map(|i| lo + i);
         }
         let found = match self.probe {
@@ -168,9 +180,7 @@ impl Follow {
         let end = hi.min(hay.len().saturating_sub(1)) + 1;
         let bytes = hay.get(lo..end.max(lo)).unwrap_or(&[]);
         let found = match self.probe {
-            _ if bytes.len() <= SHORT_RUN => bytes
-                .iter()
-                .position(|&b| self.empty_anywhere || (self.bytes >> b) & 1 != 0),
+            _ if bytes.len() <= SHORT_RUN => bytes.iter().position(|&b| self.admits_byte(b)),
             Probe::Any => (!bytes.is_empty()).then_some(0),
             Probe::Bytes1(a) => memchr::memchr(a, bytes),
             Probe::Bytes2(a, b) => memchr::memchr2(a, b, bytes),
@@ -667,8 +677,8 @@ impl Program {
                 let row = &mut branches[memo as usize * 129..][..129];
                 for (class, entry) in row.iter_mut().enumerate() {
                     let can = |f: &Follow| match class {
-                        128 => f.empty_anywhere || f.empty_at_end,
-                        b => f.empty_anywhere || (f.bytes >> b) & 1 != 0,
+                        128 => f.admits_end(),
+                        b => f.admits_byte(b as u8),
                     };
                     *entry = u8::from(can(&follow[first as usize]))
                         | u8::from(can(&follow[second as usize])) << 1;
