@@ -528,16 +528,11 @@ impl Matcher {
 
     /// A scratch buffer for searches with this matcher.
     pub fn scratch(&self) -> Scratch {
-        let locs = match &self.engine {
-            Engine::Fast { .. } => None,
-            Engine::Fancy { split: Some(s), .. } => Some(s.prefix.capture_locations()),
-            Engine::Fancy { .. } => None,
-        };
+        // The other buffers are made on first use, for the engine that needs them.
         Scratch {
             spans: vec![None; self.groups],
-            locs,
+            locs: None,
             ascii: None,
-
             backtrack: backtrack::Cache::default(),
             parts: PartScratch::default(),
             owner: self.id(),
